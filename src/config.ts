@@ -1,0 +1,109 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The checkout this code runs from (works from src/ under ts and from dist/src/ once built). */
+function findProjectRoot(start: string): string {
+  for (let dir = start; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+  }
+  return process.cwd();
+}
+const PROJECT_ROOT = findProjectRoot(__dirname);
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+/**
+ * Every setting Filestore reads from the environment. Each is documented with its default in
+ * docs/filestore.md ("Configuration"); keep the two in step.
+ */
+const ConfigSchema = z.object({
+  /** Postgres catalog. @defaultValue postgres://postgres@127.0.0.1:5432/filestore */
+  databaseUrl: z.string().url().default('postgres://postgres@127.0.0.1:5432/filestore'),
+  /** Temporal frontend (host:port). @defaultValue 127.0.0.1:7233 */
+  temporalAddress: z.string().min(3).default('127.0.0.1:7233'),
+  /** @defaultValue default */
+  temporalNamespace: z.string().min(1).default('default'),
+  /** Base task queue; local mounts get `<taskQueue>-mount-<id>`. @defaultValue filestore */
+  taskQueue: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('filestore'),
+  /** Explicit Temporal CLI binary; otherwise PATH, then the project's .tools/bin. */
+  temporalCliPath: z.string().optional(),
+  /** Web UI port of the dev server started by `filestore dev`. @defaultValue 8233 */
+  temporalUiPort: port.default(8233),
+  /** Port of the worker's /metrics endpoint; 0 picks a free port. @defaultValue 9464 */
+  metricsPort: port.default(9464),
+  /** Which local mounts this host's worker serves: `*` (every local mount whose root exists here) or a comma list of ids. @defaultValue * */
+  localMounts: z.string().default('*'),
+  /** How often the worker re-reads backend_mounts to pick up added or removed mounts (ms). @defaultValue 3000 */
+  mountRefreshMs: z.coerce.number().int().min(100).default(3000),
+  /** State folder for `filestore dev` (Temporal dev DB, private Postgres, demo mount). @defaultValue <project>/.filestore */
+  stateDir: z.string().default(path.join(PROJECT_ROOT, '.filestore')),
+  /** Largest content accepted inline in a workflow payload (bytes). @defaultValue 262144 */
+  inlineMaxBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(256 * 1024)
+    .default(256 * 1024),
+  /** Largest file a single write accepts (bytes). @defaultValue 1 TiB */
+  maxFileBytes: z.coerce.number().int().positive().default(1024 ** 4),
+  /** Most entries one directory copy may carry into the catalog (keeps payloads far below 2 MiB). @defaultValue 5000 */
+  maxTreeEntries: z.coerce.number().int().positive().max(5000).default(5000),
+  /** pino log level. @defaultValue info */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Start the Temporal dev server from `filestore dev` when nothing answers. @defaultValue true */
+  devStartTemporal: bool.default(true),
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+/** Environment variable for each config key. */
+export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
+  databaseUrl: 'DATABASE_URL',
+  temporalAddress: 'TEMPORAL_ADDRESS',
+  temporalNamespace: 'TEMPORAL_NAMESPACE',
+  taskQueue: 'FILESTORE_TASK_QUEUE',
+  temporalCliPath: 'TEMPORAL_CLI_PATH',
+  temporalUiPort: 'FILESTORE_TEMPORAL_UI_PORT',
+  metricsPort: 'FILESTORE_METRICS_PORT',
+  localMounts: 'FILESTORE_LOCAL_MOUNTS',
+  mountRefreshMs: 'FILESTORE_MOUNT_REFRESH_MS',
+  stateDir: 'FILESTORE_STATE_DIR',
+  inlineMaxBytes: 'FILESTORE_INLINE_MAX_BYTES',
+  maxFileBytes: 'FILESTORE_MAX_FILE_BYTES',
+  maxTreeEntries: 'FILESTORE_MAX_TREE_ENTRIES',
+  logLevel: 'LOG_LEVEL',
+  devStartTemporal: 'FILESTORE_DEV_START_TEMPORAL',
+};
+
+/** Reads, validates and freezes the configuration; `overrides` win over the environment. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const parsed = ConfigSchema.safeParse({ ...raw, ...overrides });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = i.path[0] as keyof typeof ENV_NAMES;
+      return `${ENV_NAMES[key] ?? String(key)}: ${i.message}`;
+    });
+    throw new Error(`invalid configuration: ${lines.join('; ')}`);
+  }
+  return Object.freeze(parsed.data);
+}
+
+/** Task queue of a host-bound local mount. */
+export function mountTaskQueue(config: Pick<Config, 'taskQueue'>, mountId: string): string {
+  return `${config.taskQueue}-mount-${mountId}`;
+}
+
+export const PROJECT_DIR = PROJECT_ROOT;

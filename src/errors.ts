@@ -1,0 +1,268 @@
+/**
+ * Filestore's typed errors. Each class has a stable `code` and sets `name` to its class name:
+ * Temporal turns a thrown error into an ApplicationFailure whose `type` is that name, so
+ * {@link NON_RETRYABLE} feeds `nonRetryableErrorTypes` and {@link fromFailure} can rebuild the
+ * typed error on the client side. Tests assert on `code`/`name`, never `instanceof`.
+ */
+export class FilestoreError extends Error {
+  /** Stable, machine-readable code (e.g. `PATH_TRAVERSAL`). */
+  readonly code: string;
+  /** Whether a retry could succeed. */
+  readonly retryable: boolean;
+  /** Small JSON-safe context (mount, path, …). Never file contents. */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: string, message: string, options: { retryable?: boolean; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): { name: string; code: string; message: string; retryable: boolean; details: Record<string, unknown> } {
+    return { name: this.name, code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+  }
+}
+
+type Details = Record<string, unknown>;
+
+// --- path refusals: each its own type so callers and the journal can tell them apart ---
+export class InvalidPathError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('INVALID_PATH', message, { details });
+  }
+}
+export class PathTraversalError extends FilestoreError {
+  constructor(path: string, details: Details = {}) {
+    super('PATH_TRAVERSAL', `path ${JSON.stringify(path)} contains a '..' segment; paths may not leave the mount`, { details: { path, ...details } });
+  }
+}
+export class AbsolutePathError extends FilestoreError {
+  constructor(path: string, details: Details = {}) {
+    super('ABSOLUTE_PATH', `path ${JSON.stringify(path)} is absolute; paths are relative to the mount root (drop the leading '/')`, {
+      details: { path, ...details },
+    });
+  }
+}
+export class NulByteError extends FilestoreError {
+  constructor(path: string, details: Details = {}) {
+    super('NUL_BYTE', `path ${JSON.stringify(path)} contains a NUL byte`, { details: { path, ...details } });
+  }
+}
+export class SymlinkEscapeError extends FilestoreError {
+  constructor(path: string, details: Details = {}) {
+    super('SYMLINK_ESCAPE', `path ${JSON.stringify(path)} resolves through a symlink to a place outside the mount`, { details: { path, ...details } });
+  }
+}
+export class ReservedPathError extends FilestoreError {
+  constructor(path: string, details: Details = {}) {
+    super('RESERVED_PATH', `path ${JSON.stringify(path)} is reserved for Filestore's own staging`, { details: { path, ...details } });
+  }
+}
+
+// --- mounts ---
+export class UnknownMountError extends FilestoreError {
+  constructor(mountId: string) {
+    super('UNKNOWN_MOUNT', `no mount named ${JSON.stringify(mountId)}`, { details: { mountId } });
+  }
+}
+export class ReadOnlyMountError extends FilestoreError {
+  constructor(mountId: string) {
+    super('READ_ONLY_MOUNT', `mount ${JSON.stringify(mountId)} is read-only`, { details: { mountId } });
+  }
+}
+export class MountExistsError extends FilestoreError {
+  constructor(mountId: string) {
+    super('MOUNT_EXISTS', `a mount named ${JSON.stringify(mountId)} already exists`, { details: { mountId } });
+  }
+}
+export class MountUnavailableError extends FilestoreError {
+  constructor(mountId: string, reason: string) {
+    super('MOUNT_UNAVAILABLE', `mount ${JSON.stringify(mountId)} is unavailable: ${reason}`, { retryable: true, details: { mountId } });
+  }
+}
+
+// --- file system state ---
+export class NotFoundError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('NOT_FOUND', `${what} does not exist`, { details });
+  }
+}
+export class AlreadyExistsError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('ALREADY_EXISTS', `${what} already exists (pass overwrite to replace it)`, { details });
+  }
+}
+export class NotADirectoryError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('NOT_A_DIRECTORY', `${what} is not a directory`, { details });
+  }
+}
+export class IsADirectoryError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('IS_A_DIRECTORY', `${what} is a directory`, { details });
+  }
+}
+export class DirectoryNotEmptyError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('DIRECTORY_NOT_EMPTY', `${what} is a non-empty directory (pass recursive to remove it)`, { details });
+  }
+}
+export class AccessDeniedError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('ACCESS_DENIED', `access denied: ${what}`, { details });
+  }
+}
+
+// --- requests ---
+export class InvalidRequestError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('INVALID_REQUEST', message, { details });
+  }
+}
+export class PayloadTooLargeError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('PAYLOAD_TOO_LARGE', message, { details });
+  }
+}
+export class UnsupportedError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('UNSUPPORTED', message, { details });
+  }
+}
+export class TreeTooLargeError extends FilestoreError {
+  constructor(path: string, limit: number) {
+    super('TREE_TOO_LARGE', `${JSON.stringify(path)} holds more than ${limit} entries; one mutation may carry at most ${limit}`, {
+      details: { path, limit },
+    });
+  }
+}
+
+// --- concurrency and idempotency ---
+/** Another PENDING mutation holds the path (or an ancestor / descendant of it). */
+export class ConflictError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('CONFLICT', message, { details });
+  }
+}
+/** Same as ConflictError but retryable: thrown when the caller asked to wait for the lock. */
+export class PathLockedError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('PATH_LOCKED', message, { retryable: true, details });
+  }
+}
+export class IdempotencyKeyReusedError extends FilestoreError {
+  constructor(key: string) {
+    super('IDEMPOTENCY_KEY_REUSED', `idempotency key ${JSON.stringify(key)} was already used for a different request`, { details: { key } });
+  }
+}
+
+// --- execution ---
+/** The backend does not (yet) show what the mutation should have produced; retried for eventual consistency. */
+export class VerificationError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('VERIFICATION_FAILED', message, { retryable: true, details });
+  }
+}
+/** Failure injected or raised while committing to the catalog that must not be retried. */
+export class CommitError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('COMMIT_FAILED', message, { details });
+  }
+}
+
+const REGISTRY = {
+  FilestoreError,
+  InvalidPathError,
+  PathTraversalError,
+  AbsolutePathError,
+  NulByteError,
+  SymlinkEscapeError,
+  ReservedPathError,
+  UnknownMountError,
+  ReadOnlyMountError,
+  MountExistsError,
+  MountUnavailableError,
+  NotFoundError,
+  AlreadyExistsError,
+  NotADirectoryError,
+  IsADirectoryError,
+  DirectoryNotEmptyError,
+  AccessDeniedError,
+  InvalidRequestError,
+  PayloadTooLargeError,
+  UnsupportedError,
+  TreeTooLargeError,
+  ConflictError,
+  PathLockedError,
+  IdempotencyKeyReusedError,
+  VerificationError,
+  CommitError,
+} as const;
+
+/** Error types that Temporal must never retry (permanent by nature). */
+export const NON_RETRYABLE: string[] = [
+  'InvalidPathError',
+  'PathTraversalError',
+  'AbsolutePathError',
+  'NulByteError',
+  'SymlinkEscapeError',
+  'ReservedPathError',
+  'UnknownMountError',
+  'ReadOnlyMountError',
+  'MountExistsError',
+  'NotFoundError',
+  'AlreadyExistsError',
+  'NotADirectoryError',
+  'IsADirectoryError',
+  'DirectoryNotEmptyError',
+  'AccessDeniedError',
+  'InvalidRequestError',
+  'PayloadTooLargeError',
+  'UnsupportedError',
+  'TreeTooLargeError',
+  'ConflictError',
+  'IdempotencyKeyReusedError',
+  'CommitError',
+];
+
+/** Serialisable form of an error, as stored in the journal and carried in failure details. */
+export interface ErrorInfo {
+  name: string;
+  code: string;
+  message: string;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+}
+
+/** Rebuilds a typed error from its serialised form (journal row or Temporal failure). */
+export function errorFromInfo(info: ErrorInfo): FilestoreError {
+  const Ctor = (REGISTRY as Record<string, unknown>)[info.name] as typeof FilestoreError | undefined;
+  const err = Object.create((Ctor ?? FilestoreError).prototype) as FilestoreError;
+  Object.assign(err, {
+    name: Ctor ? info.name : 'FilestoreError',
+    code: info.code,
+    message: info.message,
+    retryable: info.retryable ?? false,
+    details: info.details ?? {},
+  });
+  Object.defineProperty(err, 'stack', { value: `${err.name}: ${err.message}`, enumerable: false, writable: true });
+  return err;
+}
+
+/** Any thrown value → ErrorInfo (unknown errors keep their name and message, code `INTERNAL`). */
+export function toErrorInfo(err: unknown): ErrorInfo {
+  if (err instanceof FilestoreError) return err.toJSON();
+  if (err && typeof err === 'object' && 'code' in err && 'name' in err && typeof (err as ErrorInfo).code === 'string') {
+    const e = err as ErrorInfo;
+    return { name: e.name, code: e.code, message: e.message, retryable: e.retryable, details: e.details };
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { name: e.name || 'Error', code: 'INTERNAL', message: e.message, retryable: true };
+}
+
+/** Is this a known Filestore error type name? */
+export function isFilestoreErrorName(name: string | undefined): boolean {
+  return !!name && name in REGISTRY;
+}

@@ -1,0 +1,113 @@
+/**
+ * Mount-relative path rules, in one place. Every path that reaches a backend or the catalog went
+ * through {@link normalizeMountPath} first; local backends also confirm with
+ * {@link resolveInsideRoot} that no symlink leads out of the mount.
+ *
+ * Canonical form: segments joined by '/', no leading or trailing '/', '' for the mount root.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  AbsolutePathError,
+  InvalidPathError,
+  NulByteError,
+  PathTraversalError,
+  ReservedPathError,
+  SymlinkEscapeError,
+} from './errors';
+
+/** Folder inside every local mount where writes are staged and backups kept (same filesystem → atomic renames). */
+export const STAGING_DIR = '.filestore-staging';
+
+export const MAX_PATH_BYTES = 4096;
+export const MAX_SEGMENT_BYTES = 255;
+
+/**
+ * Validates and normalises a mount-relative path. Refuses, each with its own error type:
+ * non-strings, NUL bytes, absolute paths (`/x`, `\\x`, `C:\\x`), `..` segments, over-long
+ * paths or segments, and Filestore's reserved staging folder. `.` and empty segments are dropped.
+ */
+export function normalizeMountPath(input: unknown, opts: { allowRoot?: boolean } = {}): string {
+  if (typeof input !== 'string') throw new InvalidPathError(`path must be a string, got ${typeof input}`);
+  if (input.includes('\0')) throw new NulByteError(input.replace(/\0/g, '\\0'));
+  if (input.startsWith('/') || input.startsWith('\\') || /^[A-Za-z]:[\\/]/.test(input)) throw new AbsolutePathError(input);
+  if (Buffer.byteLength(input) > MAX_PATH_BYTES) throw new InvalidPathError(`path is longer than ${MAX_PATH_BYTES} bytes`);
+  const segments: string[] = [];
+  for (const segment of input.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') throw new PathTraversalError(input);
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) {
+      throw new InvalidPathError(`path segment ${JSON.stringify(segment.slice(0, 32))}… is longer than ${MAX_SEGMENT_BYTES} bytes`);
+    }
+    segments.push(segment);
+  }
+  if (segments[0] === STAGING_DIR) throw new ReservedPathError(input);
+  const normalized = segments.join('/');
+  if (normalized === '' && !opts.allowRoot) throw new InvalidPathError('this operation needs a path inside the mount, not the mount root');
+  return normalized;
+}
+
+/** Parent of a canonical path ('' for top-level entries and the root). */
+export function parentPath(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i);
+}
+
+/** Last segment of a canonical path. */
+export function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+/** Joins canonical paths. */
+export function joinPath(...parts: string[]): string {
+  return parts.filter((p) => p !== '').join('/');
+}
+
+/** Every proper ancestor of a canonical path, nearest last (root '' excluded). */
+export function ancestorsOf(p: string): string[] {
+  const segments = p.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) out.push(segments.slice(0, i).join('/'));
+  return out;
+}
+
+/** True when `a` equals `b` or one contains the other. */
+export function pathsOverlap(a: string, b: string): boolean {
+  if (a === b || a === '' || b === '') return true;
+  return a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/** True when `inner` is strictly below `outer`. */
+export function isStrictlyInside(inner: string, outer: string): boolean {
+  return outer === '' ? inner !== '' : inner.startsWith(`${outer}/`);
+}
+
+/**
+ * Resolves a canonical mount path to an absolute host path and proves, with realpath, that the
+ * nearest existing ancestor (and the path itself when it exists) lies inside the mount root.
+ * A symlink that points outside the mount is refused; one that stays inside is allowed.
+ *
+ * @param rootReal - the mount root, already passed through `fs.realpath`.
+ */
+export async function resolveInsideRoot(rootReal: string, rel: string): Promise<string> {
+  const abs = rel === '' ? rootReal : path.join(rootReal, ...rel.split('/'));
+  let probe = abs;
+  for (;;) {
+    try {
+      const real = await fs.realpath(probe);
+      if (real !== rootReal && !real.startsWith(rootReal + path.sep)) throw new SymlinkEscapeError(rel);
+      return abs;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+      // A dangling symlink at `probe` itself is an escape attempt only if its target is outside.
+      const link = await fs.readlink(probe).catch(() => null);
+      if (link !== null) {
+        const target = path.resolve(path.dirname(probe), link);
+        if (target !== rootReal && !target.startsWith(rootReal + path.sep)) throw new SymlinkEscapeError(rel);
+      }
+      if (probe === rootReal) return abs;
+      probe = path.dirname(probe);
+    }
+  }
+}
