@@ -8,7 +8,11 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('filestore: not built yet; run `npm run build` (npm run dev does it for you)\n');
   process.exit(1);
 }
-require(entry).main(process.argv).catch((err) => {
-  process.stderr.write(`filestore: ${err && err.message ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+const cli = require(entry);
+cli.main(process.argv).then(
+  () => process.exit(process.exitCode ?? 0),
+  (err) => {
+    process.stderr.write(`filestore: ${cli.errorLine(err)}\n`);
+    process.exit(1);
+  },
+);

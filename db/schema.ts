@@ -1,0 +1,157 @@
+/**
+ * The catalog: what Filestore did, as the source of truth. camelCase keys map to snake_case
+ * columns; states are pgEnums; row types come from `$inferSelect`.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+export const mountKind = pgEnum('mount_kind', ['local', 's3']);
+export const nodeKind = pgEnum('node_kind', ['file', 'directory']);
+export const nodeState = pgEnum('node_state', ['ACTIVE', 'INCONSISTENT', 'DELETED']);
+export const journalStatus = pgEnum('journal_status', ['PENDING', 'COMMITTED', 'ROLLED_BACK', 'FAILED']);
+export const mutationOp = pgEnum('mutation_op', ['write', 'mkdir', 'move', 'copy', 'delete']);
+
+/** Options of a mount; unknown keys are kept so later features can add their own. */
+export interface MountOptions {
+  readOnly?: boolean;
+  watch?: boolean;
+  [key: string]: unknown;
+}
+
+export const backendMounts = pgTable(
+  'backend_mounts',
+  {
+    /** Readable slug, e.g. `docs`. */
+    id: text('id').primaryKey(),
+    kind: mountKind('kind').notNull(),
+    /** Local mounts: absolute directory on the host that serves the mount. */
+    rootPath: text('root_path'),
+    /** S3 mounts (later): bucket, key prefix, endpoint, region. */
+    bucket: text('bucket'),
+    prefix: text('prefix'),
+    endpoint: text('endpoint'),
+    region: text('region'),
+    options: jsonb('options').$type<MountOptions>().notNull().default({}),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('backend_mounts_id_slug', sql`${t.id} ~ '^[a-z0-9][a-z0-9_-]{0,62}$'`),
+    check('backend_mounts_local_root', sql`${t.kind} <> 'local' OR ${t.rootPath} IS NOT NULL`),
+    check('backend_mounts_s3_bucket', sql`${t.kind} <> 's3' OR ${t.bucket} IS NOT NULL`),
+  ],
+);
+
+export const journal = pgTable(
+  'journal',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    workflowId: text('workflow_id').notNull(),
+    runId: text('run_id'),
+    op: mutationOp('op').notNull(),
+    mountId: text('mount_id')
+      .notNull()
+      .references(() => backendMounts.id),
+    path: text('path').notNull(),
+    targetMountId: text('target_mount_id').references(() => backendMounts.id),
+    targetPath: text('target_path'),
+    status: journalStatus('status').notNull().default('PENDING'),
+    error: jsonb('error').$type<Record<string, unknown>>(),
+    request: jsonb('request').$type<Record<string, unknown>>().notNull(),
+    result: jsonb('result').$type<Record<string, unknown>>(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('journal_idempotency_key_uq').on(t.idempotencyKey),
+    // A PENDING entry is the lock on its path(s): a second pending mutation of the same path cannot exist.
+    uniqueIndex('journal_pending_path_uq').on(t.mountId, t.path).where(sql`${t.status} = 'PENDING'`),
+    uniqueIndex('journal_pending_target_uq').on(t.targetMountId, t.targetPath).where(sql`${t.status} = 'PENDING'`),
+    index('journal_mount_path_idx').on(t.mountId, t.path),
+    index('journal_created_at_idx').on(t.createdAt),
+    index('journal_status_idx').on(t.status).where(sql`${t.status} = 'PENDING'`),
+  ],
+);
+
+export const nodes = pgTable(
+  'nodes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    mountId: text('mount_id')
+      .notNull()
+      .references(() => backendMounts.id),
+    path: text('path').notNull(),
+    kind: nodeKind('kind').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull().default(0),
+    sha256: text('sha256'),
+    etag: text('etag'),
+    storageClass: text('storage_class'),
+    mode: integer('mode'),
+    uid: integer('uid'),
+    gid: integer('gid'),
+    mtime: timestamp('mtime', { withTimezone: true, mode: 'string' }),
+    state: nodeState('state').notNull().default('ACTIVE'),
+    version: integer('version').notNull().default(1),
+    lastJournalId: uuid('last_journal_id').references(() => journal.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    // One row per (mount, path); a deleted path keeps its row in state DELETED and is revived on re-create.
+    uniqueIndex('nodes_mount_path_uq').on(t.mountId, t.path),
+    index('nodes_mount_path_prefix_idx').on(t.mountId, sql`${t.path} text_pattern_ops`),
+    index('nodes_state_idx').on(t.state).where(sql`${t.state} = 'INCONSISTENT'`),
+  ],
+);
+
+/** Append-only: one row per committed node version. */
+export const snapshots = pgTable(
+  'snapshots',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    nodeId: bigint('node_id', { mode: 'number' })
+      .notNull()
+      .references(() => nodes.id),
+    journalId: uuid('journal_id')
+      .notNull()
+      .references(() => journal.id),
+    mountId: text('mount_id').notNull(),
+    path: text('path').notNull(),
+    version: integer('version').notNull(),
+    kind: nodeKind('kind').notNull(),
+    state: nodeState('state').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull().default(0),
+    sha256: text('sha256'),
+    etag: text('etag'),
+    mode: integer('mode'),
+    uid: integer('uid'),
+    gid: integer('gid'),
+    mtime: timestamp('mtime', { withTimezone: true, mode: 'string' }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('snapshots_node_version_uq').on(t.nodeId, t.version),
+    index('snapshots_journal_idx').on(t.journalId),
+  ],
+);
+
+export type MountRow = typeof backendMounts.$inferSelect;
+export type NewMountRow = typeof backendMounts.$inferInsert;
+export type JournalRow = typeof journal.$inferSelect;
+export type NodeRow = typeof nodes.$inferSelect;
+export type SnapshotRow = typeof snapshots.$inferSelect;

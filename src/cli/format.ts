@@ -1,0 +1,71 @@
+/** Human output of the CLI (tables); --json prints the rows instead. */
+import type { JournalRow, MountRow, NodeRow } from '../../db/schema';
+import type { MutationResult } from '../mutations';
+
+function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+export function formatMounts(rows: MountRow[]): string {
+  if (rows.length === 0) return '(no mounts; add one with `filestore mount add <id> --local <dir>`)';
+  return table([
+    ['ID', 'KIND', 'ROOT', 'OPTIONS'],
+    ...rows.map((m) => [
+      m.id,
+      m.kind,
+      m.rootPath ?? `s3://${m.bucket}/${m.prefix ?? ''}`,
+      Object.entries(m.options)
+        .filter(([, v]) => v)
+        .map(([k]) => k)
+        .join(',') || '-',
+    ]),
+  ]);
+}
+
+export function formatNodes(rows: NodeRow[], opts: { long?: boolean } = {}): string {
+  if (rows.length === 0) return '(empty)';
+  if (opts.long) {
+    return rows
+      .map((n) =>
+        [
+          `path     ${n.mountId}:${n.path}`,
+          `kind     ${n.kind}`,
+          `state    ${n.state}`,
+          `size     ${n.size}`,
+          `sha256   ${n.sha256 ?? '-'}`,
+          `mode     ${n.mode === null ? '-' : (n.mode & 0o7777).toString(8)}`,
+          `owner    ${n.uid ?? '-'}:${n.gid ?? '-'}`,
+          `mtime    ${n.mtime ?? '-'}`,
+          `version  ${n.version}`,
+          `journal  ${n.lastJournalId ?? '-'}`,
+        ].join('\n'),
+      )
+      .join('\n\n');
+  }
+  return table([
+    ['KIND', 'SIZE', 'STATE', 'VERSION', 'PATH'],
+    ...rows.map((n) => [n.kind === 'directory' ? 'dir' : 'file', String(n.size), n.state, String(n.version), n.kind === 'directory' ? `${n.path}/` : n.path]),
+  ]);
+}
+
+export function formatJournal(rows: JournalRow[]): string {
+  if (rows.length === 0) return '(no journal entries)';
+  return table([
+    ['CREATED', 'STATUS', 'OP', 'TARGET', 'WORKFLOW'],
+    ...rows.map((j) => [
+      j.createdAt.toISOString(),
+      j.status,
+      j.op,
+      `${j.mountId}:${j.path}${j.targetPath !== null ? ` → ${j.targetPath}` : ''}`,
+      j.workflowId,
+    ]),
+  ]);
+}
+
+export function formatResult(r: MutationResult): string {
+  const where = `${r.mountId}:${r.targetPath ?? r.path}`;
+  const node = r.node ? ` ${r.node.kind} ${r.node.size} bytes${r.node.sha256 ? ` sha256 ${r.node.sha256}` : ''} v${r.node.version}` : '';
+  return `${r.status.toLowerCase()} ${r.op} ${where}${node} (journal ${r.journalId})`;
+}

@@ -1,0 +1,333 @@
+/**
+ * FilestoreClient: what services use to start mutations and read the catalog.
+ *
+ * ```ts
+ * const fs = await FilestoreClient.connect();
+ * const handle = await fs.put('docs', 'reports/q3.pdf', { file: '/tmp/q3.pdf' });
+ * console.log(handle.workflowId);          // filestore:docs:write:<key>
+ * const result = await handle.result();    // MutationResult, or a typed FilestoreError
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, desc, eq, like, ne, or, type SQL } from 'drizzle-orm';
+import { openCatalog, type Catalog } from '../../db/client';
+import { journal, nodes, type JournalRow, type NodeRow } from '../../db/schema';
+import { belowPattern } from '../../activities/commit';
+import { getMount, listMounts, addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
+import { loadConfig, mountTaskQueue, type Config } from '../config';
+import {
+  errorFromInfo,
+  FilestoreError,
+  InvalidRequestError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ReadOnlyMountError,
+  UnsupportedError,
+  type ErrorInfo,
+} from '../errors';
+import {
+  describeMutation,
+  IDEMPOTENCY_KEY_PATTERN,
+  mutationWorkflowId,
+  SEARCH_ATTRIBUTES,
+  searchablePath,
+  type MutationRequest,
+  type MutationResult,
+} from '../mutations';
+import { normalizeMountPath } from '../paths';
+import { connectTemporal } from '../temporal';
+
+/** Options every mutation accepts. */
+export interface MutationOptions {
+  /** Same key → same workflow and the same result; generated when absent. */
+  idempotencyKey?: string;
+  /** Wait for a conflicting mutation of the same path to finish instead of failing with CONFLICT. @defaultValue false */
+  waitForLock?: boolean;
+  /** How long waitForLock may wait (ms). @defaultValue 300000 */
+  lockTimeoutMs?: number;
+}
+
+export type PutSource =
+  /** A file path readable on the host that serves the mount (checked here when `checkSource` is on). */
+  | { file: string; checkSource?: boolean }
+  /** Small content (≤ FILESTORE_INLINE_MAX_BYTES, default 256 KiB) carried inline. */
+  | { content: Buffer | string };
+
+export interface PutOptions extends MutationOptions {
+  /** Replace an existing file. @defaultValue false */
+  overwrite?: boolean;
+  /** Create missing parent directories. @defaultValue true */
+  createParents?: boolean;
+  /** POSIX mode for a new file. */
+  mode?: number;
+  /** Refuse the write unless the content hashes to this hex sha256. */
+  expectedSha256?: string;
+}
+
+/** A started mutation. */
+export interface MutationHandle {
+  workflowId: string;
+  idempotencyKey: string;
+  /** Waits for the workflow; resolves with its result or rejects with a typed FilestoreError. */
+  result(): Promise<MutationResult>;
+}
+
+export interface JournalQuery {
+  mountId?: string;
+  status?: JournalRow['status'];
+  limit?: number;
+}
+
+export class FilestoreClient {
+  private constructor(
+    readonly config: Config,
+    readonly temporal: Client,
+    private readonly connection: Connection | null,
+    private readonly catalog: Catalog,
+  ) {}
+
+  /** Connects to Temporal and the catalog with `config` (default: from the environment). */
+  static async connect(config: Config = loadConfig()): Promise<FilestoreClient> {
+    const catalog = openCatalog(config.databaseUrl, { max: 4 });
+    try {
+      const { client, connection } = await connectTemporal(config);
+      return new FilestoreClient(config, client, connection, catalog);
+    } catch (err) {
+      await catalog.close();
+      throw err;
+    }
+  }
+
+  /** Wraps an existing Temporal client (tests, services that already hold one). */
+  static fromParts(config: Config, temporal: Client, catalog: Catalog): FilestoreClient {
+    return new FilestoreClient(config, temporal, null, catalog);
+  }
+
+  get db() {
+    return this.catalog.db;
+  }
+
+  async close(): Promise<void> {
+    await this.connection?.close();
+    await this.catalog.close();
+  }
+
+  // ---- mutations -------------------------------------------------------------------------
+
+  /** Writes a file (from a host file or small inline content). */
+  async put(mountId: string, filePath: string, source: PutSource, opts: PutOptions = {}): Promise<MutationHandle> {
+    let ref: Extract<MutationRequest, { op: 'write' }>['source'];
+    if ('content' in source) {
+      const data = typeof source.content === 'string' ? Buffer.from(source.content) : source.content;
+      if (data.length > this.config.inlineMaxBytes) {
+        throw new PayloadTooLargeError(
+          `inline content is ${data.length} bytes; the limit is ${this.config.inlineMaxBytes} (FILESTORE_INLINE_MAX_BYTES) — pass a file instead`,
+        );
+      }
+      ref = { kind: 'inline', base64: data.toString('base64') };
+    } else {
+      const abs = path.resolve(source.file);
+      if (source.checkSource ?? true) {
+        const st = await fs.stat(abs).catch(() => null);
+        if (!st) throw new NotFoundError(`source file ${abs}`, { source: abs });
+        if (!st.isFile()) throw new InvalidRequestError(`source ${abs} is not a regular file`);
+        if (st.size > this.config.maxFileBytes) {
+          throw new PayloadTooLargeError(`source is ${st.size} bytes; the limit is ${this.config.maxFileBytes} (FILESTORE_MAX_FILE_BYTES)`);
+        }
+      }
+      ref = { kind: 'file', path: abs };
+    }
+    return this.start(mountId, opts, (base) => ({
+      ...base,
+      op: 'write',
+      path: normalizeMountPath(filePath),
+      source: ref,
+      overwrite: opts.overwrite,
+      createParents: opts.createParents,
+      mode: opts.mode,
+      expectedSha256: opts.expectedSha256,
+    }));
+  }
+
+  /** Creates a directory (and missing parents unless `parents: false`). */
+  async mkdir(mountId: string, dirPath: string, opts: MutationOptions & { parents?: boolean } = {}): Promise<MutationHandle> {
+    return this.start(mountId, opts, (base) => ({ ...base, op: 'mkdir', path: normalizeMountPath(dirPath), parents: opts.parents }));
+  }
+
+  /** Moves (renames) a file or directory within a mount. */
+  async move(
+    mountId: string,
+    from: string,
+    to: string,
+    opts: MutationOptions & { overwrite?: boolean; createParents?: boolean; targetMountId?: string } = {},
+  ): Promise<MutationHandle> {
+    this.sameMount(mountId, opts.targetMountId, 'move');
+    return this.start(mountId, opts, (base) => ({
+      ...base,
+      op: 'move',
+      path: normalizeMountPath(from),
+      targetPath: normalizeMountPath(to),
+      overwrite: opts.overwrite,
+      createParents: opts.createParents,
+    }));
+  }
+
+  /** Copies a file, or a directory with `recursive`, within a mount. */
+  async copy(
+    mountId: string,
+    from: string,
+    to: string,
+    opts: MutationOptions & { overwrite?: boolean; recursive?: boolean; createParents?: boolean; targetMountId?: string } = {},
+  ): Promise<MutationHandle> {
+    this.sameMount(mountId, opts.targetMountId, 'copy');
+    return this.start(mountId, opts, (base) => ({
+      ...base,
+      op: 'copy',
+      path: normalizeMountPath(from),
+      targetPath: normalizeMountPath(to),
+      overwrite: opts.overwrite,
+      recursive: opts.recursive,
+      createParents: opts.createParents,
+    }));
+  }
+
+  /** Deletes a file, or a directory tree with `recursive`. */
+  async remove(mountId: string, target: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
+    return this.start(mountId, opts, (base) => ({ ...base, op: 'delete', path: normalizeMountPath(target), recursive: opts.recursive }));
+  }
+
+  /** Handle of a mutation started earlier (by workflow id). */
+  handleOf(workflowId: string): MutationHandle {
+    const key = workflowId.split(':').slice(3).join(':');
+    return { workflowId, idempotencyKey: key, result: () => this.awaitResult(workflowId) };
+  }
+
+  // ---- catalog reads ----------------------------------------------------------------------
+
+  async getNode(mountId: string, nodePath: string): Promise<NodeRow | null> {
+    const p = normalizeMountPath(nodePath, { allowRoot: true });
+    const rows = await this.db.select().from(nodes).where(and(eq(nodes.mountId, mountId), eq(nodes.path, p)));
+    return rows[0] ?? null;
+  }
+
+  /** Live (not deleted) children of a directory in the catalog, or its whole subtree with `recursive`. */
+  async listNodes(mountId: string, dirPath: string, opts: { recursive?: boolean; includeDeleted?: boolean; limit?: number } = {}): Promise<NodeRow[]> {
+    await getMount(this.db, mountId);
+    const p = normalizeMountPath(dirPath, { allowRoot: true });
+    const conds: SQL[] = [eq(nodes.mountId, mountId)];
+    if (p !== '') conds.push(like(nodes.path, belowPattern(p)));
+    if (!opts.includeDeleted) conds.push(ne(nodes.state, 'DELETED'));
+    const rows = await this.db
+      .select()
+      .from(nodes)
+      .where(and(...conds))
+      .orderBy(nodes.path)
+      .limit(opts.recursive ? (opts.limit ?? 10_000) : 100_000);
+    if (opts.recursive) return rows;
+    const depth = p === '' ? 0 : p.split('/').length;
+    return rows.filter((r) => r.path.split('/').length === depth + 1).slice(0, opts.limit ?? 10_000);
+  }
+
+  async listJournal(q: JournalQuery = {}): Promise<JournalRow[]> {
+    const conds: SQL[] = [];
+    if (q.mountId) conds.push(or(eq(journal.mountId, q.mountId), eq(journal.targetMountId, q.mountId))!);
+    if (q.status) conds.push(eq(journal.status, q.status));
+    return this.db
+      .select()
+      .from(journal)
+      .where(conds.length ? and(...conds) : undefined)
+      .orderBy(desc(journal.createdAt))
+      .limit(q.limit ?? 50);
+  }
+
+  async getJournalEntry(idOrKey: string): Promise<JournalRow | null> {
+    const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrKey);
+    const rows = await this.db
+      .select()
+      .from(journal)
+      .where(isUuid ? or(eq(journal.id, idOrKey), eq(journal.idempotencyKey, idOrKey)) : eq(journal.idempotencyKey, idOrKey));
+    return rows[0] ?? null;
+  }
+
+  // ---- mounts ------------------------------------------------------------------------------
+
+  listMounts() {
+    return listMounts(this.db);
+  }
+  getMount(id: string) {
+    return getMount(this.db, id);
+  }
+  addLocalMount(input: AddLocalMount) {
+    return addLocalMount(this.db, input);
+  }
+  setMountOptions(id: string, patch: { readOnly?: boolean; watch?: boolean }) {
+    return setMountOptions(this.db, id, patch);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private sameMount(mountId: string, target: string | undefined, op: string): void {
+    if (target !== undefined && target !== mountId) {
+      throw new UnsupportedError(`${op} between mounts (${mountId} → ${target}) is not supported yet; copy then delete`);
+    }
+  }
+
+  private async start(
+    mountId: string,
+    opts: MutationOptions,
+    build: (base: { idempotencyKey: string; mountId: string; mountTaskQueue: string; waitForLock?: boolean; lockTimeoutMs?: number }) => MutationRequest,
+  ): Promise<MutationHandle> {
+    const key = opts.idempotencyKey ?? randomUUID();
+    if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new InvalidRequestError(`idempotency key must match ${IDEMPOTENCY_KEY_PATTERN}`);
+    // Fail fast on what the client can see; the workflow checks all of it again.
+    const mount = await getMount(this.db, mountId);
+    const queue = mount.kind === 'local' ? mountTaskQueue(this.config, mountId) : this.config.taskQueue;
+    const req = build({ idempotencyKey: key, mountId, mountTaskQueue: queue, waitForLock: opts.waitForLock, lockTimeoutMs: opts.lockTimeoutMs });
+    if (mount.options.readOnly) throw new ReadOnlyMountError(mountId);
+    const workflowId = mutationWorkflowId(mountId, req.op, key);
+    await this.temporal.workflow.start('mutationWorkflow', {
+      taskQueue: this.config.taskQueue,
+      workflowId,
+      args: [req],
+      // Same key while running → attach to that run; after it closed → a new run answers from the journal.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.mount, value: mountId },
+        { key: SEARCH_ATTRIBUTES.op, value: req.op },
+        { key: SEARCH_ATTRIBUTES.path, value: searchablePath(req.path) },
+        { key: SEARCH_ATTRIBUTES.key, value: key },
+        { key: SEARCH_ATTRIBUTES.status, value: 'PENDING' },
+      ],
+      staticSummary: describeMutation(req),
+      staticDetails: `idempotency key \`${key}\`, mount queue \`${queue}\``,
+    });
+    return { workflowId, idempotencyKey: key, result: () => this.awaitResult(workflowId) };
+  }
+
+  private async awaitResult(workflowId: string): Promise<MutationResult> {
+    try {
+      return (await this.temporal.workflow.getHandle(workflowId).result()) as MutationResult;
+    } catch (err) {
+      throw toFilestoreError(err);
+    }
+  }
+}
+
+/** Turns a workflow failure back into the typed FilestoreError the activities raised. */
+export function toFilestoreError(err: unknown): unknown {
+  if (err instanceof FilestoreError) return err;
+  let cur: unknown = err instanceof WorkflowFailedError ? err.cause : err;
+  while (cur) {
+    if (cur instanceof ApplicationFailure) {
+      const info = cur.details?.[0] as ErrorInfo | undefined;
+      if (info && typeof info.code === 'string') return errorFromInfo(info);
+    }
+    cur = (cur as Error).cause;
+  }
+  return err;
+}

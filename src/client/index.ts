@@ -1,0 +1,4 @@
+export { FilestoreClient, toFilestoreError } from './filestore-client';
+export type { MutationHandle, MutationOptions, PutOptions, PutSource, JournalQuery } from './filestore-client';
+export type { MutationResult, MutationRequest, NodeSummary } from '../mutations';
+export * from '../errors';

@@ -1,0 +1,78 @@
+/**
+ * `filestore dev`: everything a laptop needs in one foreground process tree — Postgres (a private
+ * cluster when nothing answers), migrations, the Temporal dev server with its Web UI (when nothing
+ * answers at TEMPORAL_ADDRESS), a demo mount, and a worker with /metrics. Ctrl-C stops it all.
+ */
+import path from 'node:path';
+import { openCatalog, runMigrations } from '../../db/client';
+import { addLocalMount, listMounts } from '../catalog/mounts';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { startWorker } from '../worker';
+import { ensurePostgres } from './private-postgres';
+import { findTemporalCli, startTemporalDevServer, temporalAnswers, type DevServer } from './temporal-dev-server';
+
+export async function runDevStack(config: Config, log: Logger, out: (line: string) => void = console.log): Promise<void> {
+  const stops: Array<() => Promise<void> | void> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch((err: Error) => log.warn({ err: err.message }, 'stop failed'));
+  };
+  try {
+    const pg = await ensurePostgres(config.databaseUrl, config.stateDir);
+    if (pg) {
+      stops.push(() => pg.stop());
+      out(`postgres   private cluster in ${pg.dataDir}`);
+    }
+    await runMigrations(config.databaseUrl);
+    out(`catalog    ${config.databaseUrl.replace(/\/\/[^@]*@/, '//')} (migrated)`);
+
+    let temporal: DevServer | null = null;
+    let uiUrl = `http://${config.temporalAddress.split(':')[0]}:${config.temporalUiPort}`;
+    if (!(await temporalAnswers(config.temporalAddress))) {
+      if (!config.devStartTemporal) throw new Error(`no Temporal server answers at ${config.temporalAddress}`);
+      const cli = findTemporalCli(config);
+      if (!cli) throw new Error('Temporal CLI not found: set TEMPORAL_CLI_PATH, put `temporal` on PATH, or run scripts/bootstrap.sh');
+      temporal = await startTemporalDevServer({
+        cliPath: cli,
+        address: config.temporalAddress,
+        uiPort: config.temporalUiPort,
+        dbFile: path.join(config.stateDir, 'temporal.db'),
+        logFile: path.join(config.stateDir, 'temporal.log'),
+      });
+      stops.push(() => temporal!.stop());
+      uiUrl = temporal.uiUrl;
+      out(`temporal   dev server at ${config.temporalAddress} (${cli})`);
+    } else {
+      out(`temporal   using the server at ${config.temporalAddress}`);
+    }
+
+    const catalog = openCatalog(config.databaseUrl, { max: 1 });
+    try {
+      if ((await listMounts(catalog.db)).length === 0) {
+        const root = path.join(config.stateDir, 'mounts', 'demo');
+        await addLocalMount(catalog.db, { id: 'demo', rootPath: root, createRoot: true });
+        out(`mount      demo → ${root} (created because no mount existed)`);
+      }
+    } finally {
+      await catalog.close();
+    }
+
+    const worker = await startWorker(config, { logger: log });
+    stops.push(() => worker.shutdown());
+    out(`worker     task queue ${config.taskQueue}; serving ${worker.servedMounts().join(', ') || 'no local mounts yet'}`);
+    out(`metrics    ${worker.metricsUrl}`);
+    out(`web ui     ${uiUrl}/namespaces/${config.temporalNamespace}/workflows`);
+    out('');
+    out('ready — try:  ./bin/filestore.js put README.md demo:readme.md   (Ctrl-C stops everything)');
+
+    await new Promise<void>((resolve, reject) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+      worker.done.catch(reject);
+      temporal?.process.once('exit', () => reject(new Error('the Temporal dev server exited')));
+    });
+    out('stopping…');
+  } finally {
+    await stopAll();
+  }
+}

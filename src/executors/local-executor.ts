@@ -1,0 +1,536 @@
+/**
+ * The Executor of a directory on a local (or locally mounted) disk.
+ *
+ * Every mutation follows the same shape under `<root>/.filestore-staging/<txId>/` (see
+ * local-staging.ts): validate → write the plan → create parents → stage new bytes → back up what
+ * will be replaced → one atomic rename into place → fsync → mark the plan applied with its outcome.
+ * A crash between any two steps leaves a plan from which a retry finishes the op and an undo
+ * restores the state before it.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  AlreadyExistsError,
+  DirectoryNotEmptyError,
+  FilestoreError,
+  InvalidRequestError,
+  IsADirectoryError,
+  MountUnavailableError,
+  NotADirectoryError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ReadOnlyMountError,
+} from '../errors';
+import { bytesWritten, timeExecutor } from '../metrics';
+import { STAGING_DIR, ancestorsOf, isStrictlyInside, joinPath, normalizeMountPath, parentPath, resolveInsideRoot } from '../paths';
+import type {
+  Capabilities,
+  CopyOptions,
+  DeleteOptions,
+  Executor,
+  ListOptions,
+  MkdirOptions,
+  MountSpec,
+  MoveOptions,
+  MutationOp,
+  MutationOptions,
+  MutationOutcome,
+  NodeMeta,
+  WriteOptions,
+  WriteSource,
+} from './executor';
+import {
+  chownQuietly,
+  copyFileData,
+  copyTree,
+  entryExists,
+  errnoOf,
+  fsyncDir,
+  lstatOrNull,
+  mapFsError,
+  nodeMetaFromStats,
+  renameAnywhere,
+  statOrNull,
+  streamIntoFile,
+  walkTree,
+} from './local-fs';
+import { type Plan, type PlanRequest, TxStaging, assertPlanMatches, listStagedTransactions, removeScratch, undoPlan } from './local-staging';
+
+/** Durable points inside a mutation, in order; a hook that throws at one simulates a crash there. */
+export type MutationStep = 'plan-saved' | 'dirs-created' | 'data-staged' | 'backup-taken' | 'committed';
+
+/** Test seams of {@link LocalExecutor}. */
+export interface LocalExecutorHooks {
+  /** Runs after each durable step of a mutation; throwing aborts the call as a crash would. */
+  afterStep?: (step: MutationStep, ctx: { op: MutationOp; txId: string }) => void | Promise<void>;
+}
+
+type PlanDraft = Pick<Plan, 'kind' | 'hadPrevious' | 'createdDirs'>;
+
+const q = (p: string): string => JSON.stringify(p);
+
+/** Executor for a local directory; every path it touches is proven to stay inside the mount root. */
+export class LocalExecutor implements Executor {
+  readonly backend = 'local' as const;
+
+  private constructor(
+    readonly mountId: string,
+    /** The mount root after realpath; every containment check compares against it. */
+    readonly rootReal: string,
+    private readonly readOnly: boolean,
+    private readonly hooks: LocalExecutorHooks,
+  ) {}
+
+  /**
+   * Opens a local mount. The root is resolved once with realpath, so a symlinked root works and
+   * later containment checks compare real paths.
+   *
+   * @throws MountUnavailableError when the root is missing, not absolute or not a directory.
+   */
+  static async open(spec: MountSpec, hooks: LocalExecutorHooks = {}): Promise<LocalExecutor> {
+    if (!spec.rootPath || !path.isAbsolute(spec.rootPath)) {
+      throw new MountUnavailableError(spec.id, 'a local mount needs an absolute root path');
+    }
+    let rootReal: string;
+    try {
+      rootReal = await fs.realpath(spec.rootPath);
+    } catch (err) {
+      throw new MountUnavailableError(spec.id, `root ${q(spec.rootPath)} cannot be resolved (${errnoOf(err) ?? String(err)})`);
+    }
+    const st = await fs.stat(rootReal);
+    if (!st.isDirectory()) throw new MountUnavailableError(spec.id, `root ${q(spec.rootPath)} is not a directory`);
+    return new LocalExecutor(spec.id, rootReal, spec.readOnly, hooks);
+  }
+
+  capabilities(): Capabilities {
+    return { atomicRename: true, serverSideCopy: true, multipart: false, posixMode: true, directories: true };
+  }
+
+  async stat(p: string): Promise<NodeMeta | null> {
+    return this.run('stat', p, async () => {
+      const rel = normalizeMountPath(p, { allowRoot: true });
+      const st = await statOrNull(await resolveInsideRoot(this.rootReal, rel));
+      return st ? nodeMetaFromStats(rel, st) : null;
+    });
+  }
+
+  async list(p: string, opts: ListOptions = {}): Promise<NodeMeta[]> {
+    return this.run('list', p, async () => {
+      const rel = normalizeMountPath(p, { allowRoot: true });
+      const abs = await resolveInsideRoot(this.rootReal, rel);
+      const st = await statOrNull(abs);
+      if (!st) throw new NotFoundError(`directory ${q(rel)}`);
+      if (!st.isDirectory()) throw new NotADirectoryError(q(rel));
+      if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
+        throw new InvalidRequestError('list limit must be a non-negative integer');
+      }
+      const out: NodeMeta[] = [];
+      const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
+        for (const d of await fs.readdir(dirAbs, { withFileTypes: true })) {
+          const childRel = joinPath(dirRel, d.name);
+          if (childRel === STAGING_DIR) continue;
+          const childAbs = path.join(dirAbs, d.name);
+          if (d.isSymbolicLink()) {
+            // Report links that stay inside the mount as what they point to; never descend
+            // through them (cycles), never report metadata from outside the mount.
+            const inside = await resolveInsideRoot(this.rootReal, childRel).then(
+              () => true,
+              () => false,
+            );
+            const target = inside ? await statOrNull(childAbs) : null;
+            if (target) out.push(nodeMetaFromStats(childRel, target));
+            continue;
+          }
+          const cst = await lstatOrNull(childAbs);
+          if (!cst) continue;
+          out.push(nodeMetaFromStats(childRel, cst));
+          if (opts.recursive && cst.isDirectory()) await walk(childAbs, childRel);
+        }
+      };
+      await walk(abs, rel);
+      out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      return opts.limit === undefined ? out : out.slice(0, opts.limit);
+    });
+  }
+
+  async mkdir(p: string, opts: MkdirOptions): Promise<MutationOutcome> {
+    return this.run('mkdir', p, async () => {
+      this.assertWritable();
+      const rel = normalizeMountPath(p);
+      const abs = await resolveInsideRoot(this.rootReal, rel);
+      const parents = opts.parents ?? true;
+      return this.transact({ op: 'mkdir', target: rel }, opts, async () => {
+        const st = await statOrNull(abs);
+        if (st && (!st.isDirectory() || !parents)) throw new AlreadyExistsError(q(rel));
+        const createdDirs = st ? [] : [...(await this.missingParents(rel, parents)), rel];
+        return { kind: 'directory', hadPrevious: st !== null, createdDirs };
+      }, async (_staging, plan) => {
+        await this.makeDirs(plan);
+        const upserted = await this.metas(plan.createdDirs.length > 0 ? plan.createdDirs : [rel]);
+        return { op: 'mkdir', upserted, removed: [], bytesWritten: 0 };
+      });
+    });
+  }
+
+  async write(p: string, source: WriteSource, opts: WriteOptions): Promise<MutationOutcome> {
+    return this.run('write', p, async () => {
+      this.assertWritable();
+      const rel = normalizeMountPath(p);
+      const abs = await resolveInsideRoot(this.rootReal, rel);
+      return this.transact({ op: 'write', target: rel }, opts, async () => {
+        const st = await statOrNull(abs);
+        if (st?.isDirectory()) throw new IsADirectoryError(q(rel));
+        if (st && !opts.overwrite) throw new AlreadyExistsError(q(rel));
+        const createdDirs = await this.missingParents(rel, opts.createParents ?? true);
+        await assertSourceUsable(source, opts.maxBytes);
+        return { kind: 'file', hadPrevious: st !== null, createdDirs };
+      }, async (staging, plan) => {
+        await this.makeDirs(plan);
+        let staged;
+        try {
+          staged = await streamIntoFile(source, staging.dataTmp, opts);
+        } catch (err) {
+          if (source.kind === 'file' && errnoOf(err) === 'ENOENT') throw new NotFoundError('source file');
+          throw err;
+        }
+        if (opts.expectedSha256 !== undefined && staged.sha256 !== opts.expectedSha256.toLowerCase()) {
+          throw new InvalidRequestError(`content hashes to ${staged.sha256}, not the expected ${opts.expectedSha256}`, { path: rel });
+        }
+        this.countBytes(staged.bytes);
+        await this.commitFile(staging, plan, abs, staged.bytes, opts.mode, undefined);
+        const file = nodeMetaFromStats(rel, await fs.stat(abs, { bigint: true }), staged.sha256);
+        return { op: 'write', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
+      });
+    });
+  }
+
+  async copy(src: string, dst: string, opts: CopyOptions): Promise<MutationOutcome> {
+    return this.run('copy', src, async () => {
+      this.assertWritable();
+      const from = normalizeMountPath(src);
+      const to = normalizeMountPath(dst);
+      const [fromAbs, toAbs] = [await resolveInsideRoot(this.rootReal, from), await resolveInsideRoot(this.rootReal, to)];
+      if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot copy ${q(from)} into itself (${q(to)})`);
+      return this.transact({ op: 'copy', target: to, src: from }, opts, async () => {
+        const sst = await statOrNull(fromAbs);
+        if (!sst) throw new NotFoundError(`copy source ${q(from)}`);
+        const isDir = sst.isDirectory();
+        if (isDir && !opts.recursive) throw new IsADirectoryError(`${q(from)} (pass recursive to copy a directory)`);
+        const dstSt = await statOrNull(toAbs);
+        if (dstSt && (isDir || dstSt.isDirectory())) {
+          throw isDir ? new AlreadyExistsError(q(to)) : new IsADirectoryError(`copy destination ${q(to)}`);
+        }
+        if (dstSt && !opts.overwrite) throw new AlreadyExistsError(q(to));
+        const createdDirs = await this.missingParents(to, opts.createParents ?? true);
+        return { kind: isDir ? 'directory' : 'file', hadPrevious: dstSt !== null, createdDirs };
+      }, async (staging, plan) => {
+        await this.makeDirs(plan);
+        if (plan.kind === 'directory') return this.copyTreeInto(staging, plan, fromAbs, toAbs, opts);
+        const sst = await statOrNull(fromAbs);
+        if (!sst || sst.isDirectory()) throw new NotFoundError(`copy source file ${q(from)}`);
+        const staged = await copyFileData(fromAbs, staging.dataTmp, sst, opts.known?.[''], opts);
+        this.countBytes(staged.bytes);
+        await this.commitFile(staging, plan, toAbs, staged.bytes, undefined, Number(sst.mode) & 0o7777);
+        const file = nodeMetaFromStats(to, await fs.stat(toAbs, { bigint: true }), staged.sha256);
+        return { op: 'copy', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
+      });
+    });
+  }
+
+  async move(src: string, dst: string, opts: MoveOptions): Promise<MutationOutcome> {
+    return this.run('move', src, async () => {
+      this.assertWritable();
+      const from = normalizeMountPath(src);
+      const to = normalizeMountPath(dst);
+      const [fromAbs, toAbs] = [await resolveInsideRoot(this.rootReal, from), await resolveInsideRoot(this.rootReal, to)];
+      if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot move ${q(from)} into itself (${q(to)})`);
+      return this.transact({ op: 'move', target: to, src: from }, opts, async () => {
+        const sst = await statOrNull(fromAbs);
+        if (!sst) throw new NotFoundError(`move source ${q(from)}`);
+        const dstSt = await statOrNull(toAbs);
+        if (dstSt && (!opts.overwrite || dstSt.isDirectory() || sst.isDirectory())) throw new AlreadyExistsError(q(to));
+        const createdDirs = await this.missingParents(to, opts.createParents ?? true);
+        return { kind: sst.isDirectory() ? 'directory' : 'file', hadPrevious: dstSt !== null, createdDirs };
+      }, async (staging, plan) => {
+        await this.makeDirs(plan);
+        let moved = 0;
+        if (await entryExists(fromAbs)) {
+          if (plan.hadPrevious) await this.takeBackup(staging, plan, toAbs, 'rename');
+          if (!plan.hadPrevious && (await entryExists(toAbs))) {
+            // Only our own half-finished cross-device copy may sit there (see moveAcrossDevices).
+            if (!plan.staged) throw new AlreadyExistsError(q(to));
+            await fs.rm(toAbs, { recursive: true, force: true });
+          }
+          if (!plan.staged) {
+            plan.staged = { bytes: 0 };
+            await staging.savePlan(plan);
+          }
+          moved = await renameAnywhere(fromAbs, toAbs);
+          await fsyncDir(path.dirname(toAbs));
+          await fsyncDir(path.dirname(fromAbs));
+          this.countBytes(moved);
+          await this.step('committed', plan);
+        } else if (!(await entryExists(toAbs))) {
+          throw new NotFoundError(`move source ${q(from)}`);
+        }
+        await removeScratch(this.rootReal, staging, plan);
+        const target = nodeMetaFromStats(to, await fs.stat(toAbs, { bigint: true }));
+        return { op: 'move', moved: { from, to }, removed: [from], upserted: [...(await this.metas(plan.createdDirs)), target], bytesWritten: moved };
+      });
+    });
+  }
+
+  async delete(p: string, opts: DeleteOptions): Promise<MutationOutcome> {
+    return this.run('delete', p, async () => {
+      this.assertWritable();
+      const rel = normalizeMountPath(p);
+      const abs = await resolveInsideRoot(this.rootReal, rel);
+      return this.transact({ op: 'delete', target: rel }, opts, async () => {
+        const st = await lstatOrNull(abs);
+        if (!st) throw new NotFoundError(q(rel));
+        if (st.isDirectory() && !opts.recursive && (await fs.readdir(abs)).length > 0) throw new DirectoryNotEmptyError(q(rel));
+        return { kind: st.isDirectory() ? 'directory' : 'file', hadPrevious: true, createdDirs: [] };
+      }, async (staging, plan) => {
+        const there = await entryExists(abs);
+        const backedUp = await entryExists(staging.backup);
+        if (there) {
+          // Both present only after a crashed cross-device backup; the original is still whole.
+          if (backedUp) await fs.rm(staging.backup, { recursive: true, force: true });
+          // Renaming into staging makes the path vanish atomically and keeps the bytes for undo.
+          await renameAnywhere(abs, staging.backup);
+          await fsyncDir(path.dirname(abs));
+          await fsyncDir(staging.dir);
+          await this.step('committed', plan);
+        } else if (!backedUp) {
+          throw new NotFoundError(q(rel));
+        }
+        await removeScratch(this.rootReal, staging, plan);
+        return { op: 'delete', upserted: [], removed: [rel], bytesWritten: 0 };
+      });
+    });
+  }
+
+  async undo(txId: string): Promise<{ undone: boolean }> {
+    return this.run('undo', txId, async () => {
+      const staging = new TxStaging(this.rootReal, txId, this.mountId);
+      const plan = await staging.readPlan();
+      if (!plan) {
+        // Staging without a plan holds only scratch: nothing destructive runs before the plan.
+        await staging.remove();
+        return { undone: false };
+      }
+      return { undone: await undoPlan(this.rootReal, staging, plan) };
+    });
+  }
+
+  async finalize(txId: string): Promise<void> {
+    return this.run('finalize', txId, async () => {
+      const staging = new TxStaging(this.rootReal, txId, this.mountId);
+      const plan = await staging.readPlan();
+      if (plan) await removeScratch(this.rootReal, staging, plan);
+      await staging.remove();
+    });
+  }
+
+  async pendingTransactions(): Promise<string[]> {
+    return this.run('pending', '', () => listStagedTransactions(this.rootReal));
+  }
+
+  /**
+   * The idempotency core: an applied plan answers with its stored outcome; an unfinished one is
+   * resumed with the history it recorded (never re-derived: after a crash the target may already
+   * hold the new content); otherwise `prepare` validates and describes the op, and the plan is
+   * written before anything destructive happens.
+   */
+  private async transact(
+    req: PlanRequest,
+    opts: MutationOptions,
+    prepare: () => Promise<PlanDraft>,
+    apply: (staging: TxStaging, plan: Plan) => Promise<MutationOutcome>,
+  ): Promise<MutationOutcome> {
+    const staging = new TxStaging(this.rootReal, opts.txId, this.mountId);
+    let plan = await staging.readPlan();
+    if (plan) {
+      assertPlanMatches(plan, req);
+      if (plan.applied && plan.outcome) return plan.outcome;
+    } else {
+      plan = { version: 1, txId: opts.txId, ...req, ...(await prepare()), applied: false };
+      await staging.ensure();
+      await staging.savePlan(plan);
+    }
+    await this.step('plan-saved', plan);
+    try {
+      const outcome = await apply(staging, plan);
+      plan.applied = true;
+      plan.outcome = outcome;
+      await staging.savePlan(plan);
+      return outcome;
+    } catch (err) {
+      const mapped = mapFsError(err, q(req.target), { mountId: this.mountId });
+      if (mapped instanceof FilestoreError && !mapped.retryable) {
+        // A permanent failure will not be retried: leave the mount as it was, not half-done.
+        // If this cleanup itself fails the plan stays, and the workflow's undo finishes it.
+        await undoPlan(this.rootReal, staging, plan).catch(() => undefined);
+      }
+      throw mapped;
+    }
+  }
+
+  /**
+   * Replaces `targetAbs` with the fsynced `staging.dataTmp`. What was there is hard-linked into
+   * the backup first, so readers never see the path missing and undo can put it back; the backup
+   * is taken only once, because on a retry the target may already be the new content.
+   */
+  private async commitFile(staging: TxStaging, plan: Plan, targetAbs: string, bytes: number, mode: number | undefined, defaultMode: number | undefined): Promise<void> {
+    await this.step('data-staged', plan);
+    if (plan.hadPrevious) await this.takeBackup(staging, plan, targetAbs, 'copy');
+    const previous = plan.hadPrevious ? await lstatOrNull(staging.backup) : null;
+    if (previous?.isFile()) await chownQuietly(staging.dataTmp, previous);
+    const finalMode = mode ?? (previous?.isFile() ? Number(previous.mode) & 0o7777 : defaultMode);
+    if (finalMode !== undefined) await fs.chmod(staging.dataTmp, finalMode);
+    plan.staged = { bytes };
+    await staging.savePlan(plan);
+    await fs.rename(staging.dataTmp, targetAbs);
+    await fsyncDir(path.dirname(targetAbs));
+    await this.step('committed', plan);
+  }
+
+  /** Keeps what sits at `targetAbs` in the backup (link; else a copy, or for a move a rename). */
+  private async takeBackup(staging: TxStaging, plan: Plan, targetAbs: string, fallback: 'copy' | 'rename'): Promise<void> {
+    if ((await entryExists(staging.backup)) || !(await entryExists(targetAbs))) return;
+    try {
+      await fs.link(targetAbs, staging.backup);
+    } catch (err) {
+      if (fallback === 'rename') {
+        await renameAnywhere(targetAbs, staging.backup);
+      } else {
+        if (!['EPERM', 'EXDEV', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES'].includes(errnoOf(err) ?? '')) throw err;
+        // Copy under a temp name so a crash never leaves a truncated "backup" that undo would trust.
+        const tmp = `${staging.backup}.tmp`;
+        await fs.copyFile(targetAbs, tmp);
+        const st = await fs.stat(targetAbs, { bigint: true });
+        await chownQuietly(tmp, st);
+        await fs.chmod(tmp, Number(st.mode) & 0o7777);
+        await fs.utimes(tmp, st.atime, st.mtime);
+        const fh = await fs.open(tmp, 'r');
+        await fh.sync().finally(() => fh.close());
+        await fs.rename(tmp, staging.backup);
+      }
+    }
+    await fsyncDir(staging.dir);
+    await this.step('backup-taken', plan);
+  }
+
+  /** Copies a directory tree into staging/tree.tmp, then renames it into place in one step. */
+  private async copyTreeInto(staging: TxStaging, plan: Plan, fromAbs: string, toAbs: string, opts: CopyOptions): Promise<MutationOutcome> {
+    const to = plan.target;
+    let hashes = plan.staged?.hashes;
+    let bytes = plan.staged?.bytes ?? 0;
+    // Plan says staged, no tree.tmp left, destination present: the rename happened before a crash.
+    const landed = hashes !== undefined && !(await entryExists(staging.treeTmp)) && (await entryExists(toAbs));
+    if (!landed) {
+      await fs.rm(staging.treeTmp, { recursive: true, force: true });
+      const entries = await walkTree(fromAbs, plan.src ?? '', opts.maxEntries);
+      const sums: Record<string, string> = {};
+      let done = 0;
+      await copyTree(fromAbs, staging.treeTmp, entries, async (entry, src, dest) => {
+        const known = opts.known?.[entry.rel];
+        const r = await copyFileData(src, dest, entry.stats, known, { signal: opts.signal, onProgress: (n) => opts.onProgress?.(done + n) });
+        sums[entry.rel] = r.sha256;
+        done += r.bytes;
+      });
+      [hashes, bytes] = [sums, done];
+      this.countBytes(bytes);
+      await this.step('data-staged', plan);
+      if (await entryExists(toAbs)) throw new AlreadyExistsError(q(to));
+      plan.staged = { bytes, hashes };
+      await staging.savePlan(plan);
+      await fs.rename(staging.treeTmp, toAbs);
+      await fsyncDir(path.dirname(toAbs));
+      await this.step('committed', plan);
+    }
+    const upserted = await this.metas(plan.createdDirs);
+    for (const entry of await walkTree(toAbs, to)) {
+      if (entry.kind === 'symlink') continue;
+      upserted.push(nodeMetaFromStats(joinPath(to, entry.rel), entry.stats, hashes?.[entry.rel] ?? null));
+    }
+    return { op: 'copy', upserted, removed: [], bytesWritten: bytes };
+  }
+
+  /** Ancestors of `rel` that do not exist yet (parents first); refuses a file in the way. */
+  private async missingParents(rel: string, mayCreate: boolean): Promise<string[]> {
+    const ancestors = ancestorsOf(rel);
+    for (let i = 0; i < ancestors.length; i++) {
+      const st = await statOrNull(this.abs(ancestors[i]));
+      if (!st) {
+        if (!mayCreate) throw new NotFoundError(`parent directory ${q(parentPath(rel))}`);
+        return ancestors.slice(i);
+      }
+      if (!st.isDirectory()) throw new NotADirectoryError(q(ancestors[i]));
+    }
+    return [];
+  }
+
+  /** Creates the plan's directories; ones already there (from an earlier attempt) are fine. */
+  private async makeDirs(plan: Plan): Promise<void> {
+    for (const dir of plan.createdDirs) {
+      const abs = this.abs(dir);
+      try {
+        await fs.mkdir(abs);
+      } catch (err) {
+        if (errnoOf(err) !== 'EEXIST') throw err;
+        if (!(await fs.stat(abs)).isDirectory()) throw new NotADirectoryError(q(dir));
+        continue;
+      }
+      await fsyncDir(path.dirname(abs));
+    }
+    await this.step('dirs-created', plan);
+  }
+
+  private async metas(rels: string[]): Promise<NodeMeta[]> {
+    return Promise.all(rels.map(async (rel) => nodeMetaFromStats(rel, await fs.stat(this.abs(rel), { bigint: true }))));
+  }
+
+  /** Host path of a canonical mount path; only for paths whose containment was already proven. */
+  private abs(rel: string): string {
+    return rel === '' ? this.rootReal : path.join(this.rootReal, ...rel.split('/'));
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new ReadOnlyMountError(this.mountId);
+  }
+
+  private countBytes(n: number): void {
+    if (n > 0) bytesWritten.inc({ backend: 'local', mount: this.mountId }, n);
+  }
+
+  private async step(step: MutationStep, plan: Plan): Promise<void> {
+    await this.hooks.afterStep?.(step, { op: plan.op, txId: plan.txId });
+  }
+
+  /** Times the call and turns raw errno failures into typed errors. */
+  private run<T>(op: string, subject: string, fn: () => Promise<T>): Promise<T> {
+    return timeExecutor('local', this.mountId, op, async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw mapFsError(err, q(String(subject)), { mountId: this.mountId });
+      }
+    });
+  }
+}
+
+/** Validates a write source before the plan is written, so an obviously bad request leaves no trace. */
+async function assertSourceUsable(source: WriteSource, maxBytes: number | undefined): Promise<void> {
+  let size: number | null = null;
+  if (source.kind === 'inline') size = source.data.byteLength;
+  if (source.kind === 'file') {
+    const st = await statOrNull(source.path);
+    if (!st) throw new NotFoundError('source file');
+    if (st.isDirectory()) throw new IsADirectoryError('source file');
+    size = Number(st.size);
+  }
+  if (maxBytes !== undefined && size !== null && size > maxBytes) {
+    throw new PayloadTooLargeError(`content is ${size} bytes, more than the limit of ${maxBytes}`, { maxBytes, size });
+  }
+}

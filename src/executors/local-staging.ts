@@ -1,0 +1,272 @@
+/**
+ * Per-transaction staging of the local executor: `<root>/.filestore-staging/<txId>/` holds
+ *
+ *  - `plan.json`  what the op does and what existed before it (written once, before the first
+ *                 destructive step; later only amended), so a retry never recomputes history and
+ *                 an undo knows what to put back even after a crash at any point;
+ *  - `data.tmp`   a file's new content until it is renamed over the target;
+ *  - `tree.tmp`   a directory copy until it is renamed into place;
+ *  - `backup`     what the op replaced or deleted, until finalize drops it or undo restores it.
+ *
+ * Everything lives on the mount's own file system, so every hand-over is an atomic rename.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidRequestError, MountUnavailableError } from '../errors';
+import { STAGING_DIR, resolveInsideRoot } from '../paths';
+import type { MutationOp, MutationOutcome, NodeKind } from './executor';
+import {
+  crossDeviceScratch,
+  entryExists,
+  errnoOf,
+  fsyncDir,
+  lstatOrNull,
+  removeDirIfEmpty,
+  renameAnywhere,
+  sameInode,
+} from './local-fs';
+
+/** The durable record of one transaction on a local mount. */
+export interface Plan {
+  version: 1;
+  txId: string;
+  op: MutationOp;
+  /** Destination of write / mkdir / copy / move; the deleted path for delete. */
+  target: string;
+  /** Source of copy / move. */
+  src?: string;
+  /** Kind of node the op writes, moves or deletes. */
+  kind: NodeKind;
+  /** Whether `target` held a node before the op, as seen when the plan was first written. */
+  hadPrevious: boolean;
+  /** Directories the op creates (parents first); undo removes those left empty. */
+  createdDirs: string[];
+  /**
+   * Recorded just before the commit rename. Its presence proves that a node found at a target
+   * that was empty before is this transaction's own, so undo may remove it; `hashes` keeps the
+   * sha256 of a copied tree across a crash after its rename.
+   */
+  staged?: { bytes: number; hashes?: Record<string, string> };
+  /** True once the op fully applied; `outcome` is then returned to every retry. */
+  applied: boolean;
+  outcome?: MutationOutcome;
+}
+
+/** What identifies a request for the "same txId, same op" check. */
+export interface PlanRequest {
+  op: MutationOp;
+  target: string;
+  src?: string;
+}
+
+const TX_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$/;
+
+/** Refuses transaction ids that could not safely name a staging folder. */
+export function validateTxId(txId: unknown): string {
+  if (typeof txId !== 'string' || !TX_ID.test(txId)) {
+    throw new InvalidRequestError(`txId ${JSON.stringify(txId)} is not a valid transaction id (letters, digits and ._:@+=- only, at most 200)`);
+  }
+  return txId;
+}
+
+/** Throws InvalidRequestError when an existing plan was made for a different request. */
+export function assertPlanMatches(plan: Plan, req: PlanRequest): void {
+  if (plan.op !== req.op || plan.target !== req.target || (plan.src ?? null) !== (req.src ?? null)) {
+    throw new InvalidRequestError(
+      `transaction ${plan.txId} already holds a ${plan.op} of ${JSON.stringify(plan.src ?? plan.target)}; a transaction id cannot be reused for a different mutation`,
+      { txId: plan.txId, plannedOp: plan.op, requestedOp: req.op },
+    );
+  }
+}
+
+/** Absolute host path of the staging folder of a mount. */
+export function stagingRoot(rootReal: string): string {
+  return path.join(rootReal, STAGING_DIR);
+}
+
+/** Transaction ids that still have a staging folder. */
+export async function listStagedTransactions(rootReal: string): Promise<string[]> {
+  try {
+    const entries = await fs.readdir(stagingRoot(rootReal), { withFileTypes: true });
+    return entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** The staging folder of one transaction and its well-known files. */
+export class TxStaging {
+  readonly root: string;
+  readonly dir: string;
+  readonly planFile: string;
+  readonly dataTmp: string;
+  readonly treeTmp: string;
+  readonly backup: string;
+
+  constructor(
+    readonly rootReal: string,
+    readonly txId: string,
+    private readonly mountId: string,
+  ) {
+    this.root = stagingRoot(rootReal);
+    this.dir = path.join(this.root, validateTxId(txId));
+    this.planFile = path.join(this.dir, 'plan.json');
+    this.dataTmp = path.join(this.dir, 'data.tmp');
+    this.treeTmp = path.join(this.dir, 'tree.tmp');
+    this.backup = path.join(this.dir, 'backup');
+  }
+
+  /** The plan, or null when this transaction never got as far as writing one. */
+  async readPlan(): Promise<Plan | null> {
+    await this.assertStagingIsOurs();
+    let text: string;
+    try {
+      text = await fs.readFile(this.planFile, 'utf8');
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
+      throw err;
+    }
+    return JSON.parse(text) as Plan;
+  }
+
+  /** Creates the staging folders (durably: a plan in a folder that vanishes on power loss is no plan). */
+  async ensure(): Promise<void> {
+    await this.assertStagingIsOurs();
+    if (!(await entryExists(this.root))) {
+      await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+      await fsyncDir(this.rootReal);
+    }
+    if (!(await entryExists(this.dir))) {
+      await fs.mkdir(this.dir, { mode: 0o700 });
+      await fsyncDir(this.root);
+    }
+  }
+
+  /** Replaces plan.json atomically: readers (a retry, an undo) see the old plan or the new one, never half. */
+  async savePlan(plan: Plan): Promise<void> {
+    const tmp = `${this.planFile}.tmp`;
+    const fh = await fs.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(plan, null, 1));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, this.planFile);
+    await fsyncDir(this.dir);
+  }
+
+  /** Drops the whole staging folder of the transaction; idempotent. */
+  async remove(): Promise<void> {
+    await this.assertStagingIsOurs();
+    if (!(await entryExists(this.dir))) return;
+    await fs.rm(this.dir, { recursive: true, force: true });
+    await fsyncDir(this.root);
+  }
+
+  /** A staging "folder" that is a symlink or a file would redirect backups outside the mount. */
+  private async assertStagingIsOurs(): Promise<void> {
+    const st = await lstatOrNull(this.root);
+    if (st && !st.isDirectory()) {
+      throw new MountUnavailableError(this.mountId, `${STAGING_DIR} inside the mount root is not a plain directory`);
+    }
+  }
+}
+
+/** Scratch names a cross-device fallback of this plan (or of its undo) may have left behind. */
+async function scratchOf(rootReal: string, staging: TxStaging, plan: Plan): Promise<string[]> {
+  const targetAbs = await resolveInsideRoot(rootReal, plan.target);
+  if (plan.op === 'delete') {
+    const { tmp, trash } = crossDeviceScratch(targetAbs, staging.backup);
+    const back = crossDeviceScratch(staging.backup, targetAbs);
+    return [tmp, trash, back.tmp];
+  }
+  if (plan.op === 'move' && plan.src !== undefined) {
+    const srcAbs = await resolveInsideRoot(rootReal, plan.src);
+    const fwd = crossDeviceScratch(srcAbs, targetAbs);
+    const back = crossDeviceScratch(targetAbs, srcAbs);
+    return [fwd.tmp, fwd.trash, back.tmp, back.trash];
+  }
+  return [];
+}
+
+/** Removes cross-device scratch left by a crash; the plan says the move was ours, so they are too. */
+export async function removeScratch(rootReal: string, staging: TxStaging, plan: Plan): Promise<void> {
+  for (const abs of await scratchOf(rootReal, staging, plan)) await fs.rm(abs, { recursive: true, force: true });
+}
+
+/** Puts `backup` back at `targetAbs`; returns whether that changed what readers see. */
+async function restoreBackup(staging: TxStaging, targetAbs: string): Promise<boolean> {
+  if (!(await entryExists(staging.backup))) return false;
+  // Crash between taking a hard-link backup and the commit rename: both names are one inode.
+  const changed = !(await sameInode(staging.backup, targetAbs));
+  await renameAnywhere(staging.backup, targetAbs);
+  await fsyncDir(path.dirname(targetAbs));
+  return changed;
+}
+
+/**
+ * Reverses what `plan` did, from whatever point its op reached (nothing, half, or all), then
+ * drops the staging folder. Each step checks the disk before acting, so running it again after a
+ * crash half-way through the undo itself is safe.
+ *
+ * @returns whether anything visible on the mount changed.
+ */
+export async function undoPlan(rootReal: string, staging: TxStaging, plan: Plan): Promise<boolean> {
+  let changed = false;
+  const targetAbs = await resolveInsideRoot(rootReal, plan.target);
+  switch (plan.op) {
+    case 'write':
+    case 'copy':
+      if (await entryExists(staging.backup)) {
+        changed = await restoreBackup(staging, targetAbs);
+      } else if (!plan.hadPrevious && plan.staged && (await entryExists(targetAbs))) {
+        // `staged` proves the op reached its commit rename, so what sits there now is ours.
+        await fs.rm(targetAbs, { recursive: true, force: true });
+        await fsyncDir(path.dirname(targetAbs));
+        changed = true;
+      }
+      break;
+    case 'move': {
+      const srcAbs = await resolveInsideRoot(rootReal, plan.src ?? '');
+      const srcThere = await entryExists(srcAbs);
+      const dstThere = await entryExists(targetAbs);
+      if (!srcThere && dstThere) {
+        await renameAnywhere(targetAbs, srcAbs);
+        await fsyncDir(path.dirname(srcAbs));
+        await fsyncDir(path.dirname(targetAbs));
+        changed = true;
+      } else if (srcThere && dstThere && !plan.hadPrevious && plan.staged) {
+        // A cross-device move that crashed after its copy landed but before the source left:
+        // the source is complete and the destination is our copy.
+        await fs.rm(targetAbs, { recursive: true, force: true });
+        changed = true;
+      }
+      if (await restoreBackup(staging, targetAbs)) changed = true;
+      break;
+    }
+    case 'delete':
+      if ((await entryExists(staging.backup)) && !(await entryExists(targetAbs))) {
+        await renameAnywhere(staging.backup, targetAbs);
+        await fsyncDir(path.dirname(targetAbs));
+        changed = true;
+      }
+      break;
+    case 'mkdir':
+      break;
+  }
+  for (const dir of [...plan.createdDirs].reverse()) {
+    const abs = await resolveInsideRoot(rootReal, dir);
+    if (await removeDirIfEmpty(abs)) {
+      await fsyncDir(path.dirname(abs));
+      changed = true;
+    }
+  }
+  await removeScratch(rootReal, staging, plan);
+  await staging.remove();
+  return changed;
+}

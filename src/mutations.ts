@@ -1,0 +1,127 @@
+/**
+ * Mutation requests and results as they travel through Temporal. Pure types and functions only:
+ * workflow code imports this file, so it must stay deterministic and free of Node APIs.
+ * File bytes never appear here except small inline content (≤ 256 KiB, base64).
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { MutationOp, NodeKind } from './executors/executor';
+
+export type { MutationOp } from './executors/executor';
+
+export type WriteSourceRef =
+  /** A file readable on the host of the mount's worker. */
+  | { kind: 'file'; path: string }
+  /** Small content carried in the payload (≤ FILESTORE_INLINE_MAX_BYTES). */
+  | { kind: 'inline'; base64: string };
+
+interface RequestBase {
+  /** Same key → same workflow, same journal entry, same result. */
+  idempotencyKey: string;
+  mountId: string;
+  /** Canonical mount-relative path the mutation acts on. */
+  path: string;
+  /** Task queue of the mount's activities (host-bound for local mounts). */
+  mountTaskQueue: string;
+  /** Wait (up to lockTimeoutMs) for a conflicting mutation to finish instead of failing fast. */
+  waitForLock?: boolean;
+  /** @defaultValue 300000 */
+  lockTimeoutMs?: number;
+}
+
+export interface WriteRequest extends RequestBase {
+  op: 'write';
+  source: WriteSourceRef;
+  overwrite?: boolean;
+  createParents?: boolean;
+  mode?: number;
+  expectedSha256?: string;
+}
+export interface MkdirRequest extends RequestBase {
+  op: 'mkdir';
+  parents?: boolean;
+}
+export interface MoveRequest extends RequestBase {
+  op: 'move';
+  targetPath: string;
+  overwrite?: boolean;
+  createParents?: boolean;
+}
+export interface CopyRequest extends RequestBase {
+  op: 'copy';
+  targetPath: string;
+  overwrite?: boolean;
+  recursive?: boolean;
+  createParents?: boolean;
+}
+export interface DeleteRequest extends RequestBase {
+  op: 'delete';
+  recursive?: boolean;
+}
+
+export type MutationRequest = WriteRequest | MkdirRequest | MoveRequest | CopyRequest | DeleteRequest;
+
+/** The node a mutation left behind (null for delete). */
+export interface NodeSummary {
+  path: string;
+  kind: NodeKind;
+  size: number;
+  sha256: string | null;
+  mode: number | null;
+  mtime: string | null;
+  version: number;
+}
+
+export interface MutationResult {
+  status: 'COMMITTED';
+  journalId: string;
+  workflowId: string;
+  op: MutationOp;
+  mountId: string;
+  path: string;
+  targetPath: string | null;
+  /** The primary node after the mutation (write/copy/move target, mkdir dir); null after delete. */
+  node: NodeSummary | null;
+  /** Catalog rows touched (nodes upserted or marked deleted). */
+  nodesAffected: number;
+  bytesWritten: number;
+  committedAt: string;
+}
+
+/** Deterministic, readable workflow id: `filestore:<mount>:<op>:<key>`. */
+export function mutationWorkflowId(mountId: string, op: MutationOp, idempotencyKey: string): string {
+  return `filestore:${mountId}:${op}:${idempotencyKey}`;
+}
+
+/** Path the mutation leaves a node at (move/copy target, else the path itself). */
+export function primaryPath(req: MutationRequest): string {
+  return req.op === 'move' || req.op === 'copy' ? req.targetPath : req.path;
+}
+
+/** One-line description for the Web UI summary and logs. */
+export function describeMutation(req: MutationRequest): string {
+  const target = req.op === 'move' || req.op === 'copy' ? ` → ${req.mountId}:${req.targetPath}` : '';
+  return `${req.op} ${req.mountId}:${req.path}${target}`;
+}
+
+/** Search attributes registered on the Temporal namespace so runs can be found in the Web UI. */
+export const SEARCH_ATTRIBUTES = {
+  mount: defineSearchAttributeKey('FilestoreMount', SearchAttributeType.KEYWORD),
+  op: defineSearchAttributeKey('FilestoreOp', SearchAttributeType.KEYWORD),
+  path: defineSearchAttributeKey('FilestorePath', SearchAttributeType.KEYWORD),
+  key: defineSearchAttributeKey('FilestoreKey', SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey('FilestoreStatus', SearchAttributeType.KEYWORD),
+} as const;
+
+/**
+ * Idempotency keys: at most 128 characters, so `filestore:<mount ≤63>:<op>:<key>` stays within
+ * Temporal's 255-character workflow id limit.
+ */
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Keyword search attributes are VARCHAR(255) on SQL visibility stores; longer paths are cut for search only. */
+export function searchablePath(p: string): string {
+  let out = p.slice(0, 255);
+  const encoder = new TextEncoder();
+  while (encoder.encode(out).length > 255) out = out.slice(0, -1);
+  return out;
+}

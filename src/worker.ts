@@ -1,0 +1,147 @@
+/**
+ * The worker process: the workflow worker and general activities on the base task queue, plus one
+ * activity worker per local mount served by this host (`<queue>-mount-<id>`, the worker-specific
+ * task queue pattern: only a host that has the disk polls it). Mounts are re-read from the catalog
+ * (on NOTIFY and every FILESTORE_MOUNT_REFRESH_MS) so mounts added while running are picked up.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import { openCatalog, type Catalog } from '../db/client';
+import type { MountRow } from '../db/schema';
+import { createActivities, type ActivityDeps } from '../activities';
+import { listMounts, MOUNTS_CHANNEL } from './catalog/mounts';
+import { mountTaskQueue, type Config } from './config';
+import { ExecutorRegistry } from './executors/registry';
+import type { Logger } from './logger';
+import { startMetricsServer, type MetricsServer } from './metrics-server';
+import { connectTemporal, ensureSearchAttributes } from './temporal';
+
+export interface StartWorkerOptions {
+  /** A pre-built workflow bundle (tests and benchmarks bundle once); default: bundle `workflows/` at start. */
+  workflowBundle?: { codePath: string };
+  /** Builds the activities to register from the standard dependencies (tests inject failures this way). */
+  activities?: (deps: ActivityDeps) => ReturnType<typeof createActivities>;
+  /** Serve /metrics. @defaultValue true */
+  metrics?: boolean;
+  logger?: Logger;
+  /** Extra Worker options (concurrency tuning in benchmarks). */
+  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'>;
+}
+
+export interface RunningWorker {
+  /** Local mounts this process serves right now. */
+  servedMounts(): string[];
+  /** Re-reads the mounts now (instead of waiting for the next refresh). */
+  refreshMounts(): Promise<void>;
+  metricsUrl: string | null;
+  /** Resolves when every worker stopped; rejects if one crashed. */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+function workflowSource(opts: StartWorkerOptions): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+  if (opts.workflowBundle) return { workflowBundle: opts.workflowBundle };
+  const compiled = path.join(__dirname, '..', 'workflows', 'index.js');
+  return { workflowsPath: fs.existsSync(compiled) ? compiled : path.join(__dirname, '..', 'workflows', 'index.ts') };
+}
+
+function servesMount(config: Config, row: MountRow): boolean {
+  if (row.kind !== 'local' || !row.rootPath) return false;
+  if (config.localMounts !== '*' && !config.localMounts.split(',').map((s) => s.trim()).includes(row.id)) return false;
+  // Host-bound: only a host where the root exists serves the mount.
+  return fs.existsSync(row.rootPath);
+}
+
+export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const log = opts.logger;
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const { connection: clientConnection } = await connectTemporal(config);
+  await ensureSearchAttributes(clientConnection, config.temporalNamespace).finally(() => clientConnection.close());
+
+  const catalog: Catalog = openCatalog(config.databaseUrl);
+  const deps: ActivityDeps = { db: catalog.db, executors: new ExecutorRegistry(catalog.db), config };
+  const activities = (opts.activities ?? createActivities)(deps);
+
+  const general = await Worker.create({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    ...workflowSource(opts),
+    activities,
+    ...opts.tuning,
+  });
+  const runs: Promise<void>[] = [general.run()];
+  const mountWorkers = new Map<string, Worker>();
+  let stopping = false;
+
+  async function refreshMounts(): Promise<void> {
+    if (stopping) return;
+    const rows = (await listMounts(catalog.db)).filter((row) => servesMount(config, row));
+    const wanted = new Set(rows.map((r) => r.id));
+    for (const row of rows) {
+      if (mountWorkers.has(row.id) || stopping) continue;
+      const worker = await Worker.create({
+        connection,
+        namespace: config.temporalNamespace,
+        taskQueue: mountTaskQueue(config, row.id),
+        activities,
+        ...opts.tuning,
+      });
+      mountWorkers.set(row.id, worker);
+      runs.push(worker.run());
+      log?.info({ mount: row.id, taskQueue: mountTaskQueue(config, row.id) }, 'serving local mount');
+    }
+    for (const [id, worker] of mountWorkers) {
+      if (wanted.has(id)) continue;
+      mountWorkers.delete(id);
+      worker.shutdown();
+      log?.info({ mount: id }, 'stopped serving mount');
+    }
+  }
+
+  let refreshing: Promise<void> = Promise.resolve();
+  const scheduleRefresh = () => {
+    refreshing = refreshing.then(refreshMounts).catch((err: Error) => log?.warn({ err: err.message }, 'mount refresh failed'));
+    return refreshing;
+  };
+  await refreshMounts();
+  const timer = setInterval(scheduleRefresh, config.mountRefreshMs);
+  timer.unref();
+
+  // LISTEN for mount changes so `filestore mount add` takes effect at once; polling stays as the fallback.
+  const listener = new PgClient({ connectionString: config.databaseUrl });
+  listener.on('error', () => undefined);
+  await listener.connect().then(
+    () => listener.query(`LISTEN ${MOUNTS_CHANNEL}`),
+    () => undefined,
+  );
+  listener.on('notification', () => void scheduleRefresh());
+
+  let metrics: MetricsServer | null = null;
+  if (opts.metrics ?? true) metrics = await startMetricsServer(config.metricsPort, '0.0.0.0', () => !stopping);
+
+  const done = Promise.all(runs).then(() => undefined);
+
+  return {
+    servedMounts: () => [...mountWorkers.keys()],
+    refreshMounts: () => scheduleRefresh(),
+    metricsUrl: metrics?.url.replace('0.0.0.0', '127.0.0.1') ?? null,
+    done,
+    async shutdown() {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(timer);
+      await refreshing;
+      await listener.end().catch(() => undefined);
+      for (const w of [general, ...mountWorkers.values()]) {
+        if (w.getState() === 'RUNNING') w.shutdown();
+      }
+      await Promise.allSettled(runs);
+      await metrics?.close();
+      await catalog.close();
+      await connection.close();
+    },
+  };
+}
