@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import { openCatalog, type Catalog } from '../db/client';
 import type { MountRow } from '../db/schema';
@@ -54,8 +54,28 @@ function servesMount(config: Config, row: MountRow): boolean {
   return fs.existsSync(row.rootPath);
 }
 
+const TEMPORAL_LOG_LEVEL: Record<Config['logLevel'], LogLevel> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+  fatal: 'ERROR',
+  silent: 'ERROR',
+};
+
+/** The SDK's runtime logger follows LOG_LEVEL; it can be installed once per process, so later calls keep the first. */
+function installRuntimeLogger(level: Config['logLevel']): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger(TEMPORAL_LOG_LEVEL[level]) });
+  } catch {
+    // already installed by an earlier worker in this process
+  }
+}
+
 export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<RunningWorker> {
   const log = opts.logger;
+  installRuntimeLogger(config.logLevel);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const { connection: clientConnection } = await connectTemporal(config);
   await ensureSearchAttributes(clientConnection, config.temporalNamespace).finally(() => clientConnection.close());
