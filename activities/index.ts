@@ -1,7 +1,7 @@
 /**
  * Activity factory: dependencies come in (catalog, executors, limits), activities come out. Tests
  * build their own set the same way — e.g. replacing commitMutation to inject a failure — so nothing
- * is ever module-mocked.
+ * is ever module-mocked. The worker wraps whatever it registers with `withTypedFailures`.
  */
 import type { Db } from '../db/client';
 import type { Config } from '../src/config';
@@ -9,7 +9,6 @@ import type { ExecutorRegistry } from '../src/executors/registry';
 import { createCommitActivities } from './commit';
 import { createExecuteActivities } from './execute';
 import { createJournalActivities } from './journal';
-import { withTypedFailures } from './typed-failure';
 
 export interface ActivityDeps {
   db: Db;
@@ -19,11 +18,11 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps) {
   const { db, executors, config } = deps;
-  return withTypedFailures({
+  return {
     ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes }),
     ...createCommitActivities({ db }),
     ...createExecuteActivities({ db, executors, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries }),
-  });
+  };
 }
 
 export { withTypedFailures } from './typed-failure';

@@ -10,7 +10,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type W
 import { Client as PgClient } from 'pg';
 import { openCatalog, type Catalog } from '../db/client';
 import type { MountRow } from '../db/schema';
-import { createActivities, type ActivityDeps } from '../activities';
+import { createActivities, withTypedFailures, type ActivityDeps } from '../activities';
 import { listMounts, MOUNTS_CHANNEL } from './catalog/mounts';
 import { mountTaskQueue, type Config } from './config';
 import { ExecutorRegistry } from './executors/registry';
@@ -82,7 +82,8 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
 
   const catalog: Catalog = openCatalog(config.databaseUrl);
   const deps: ActivityDeps = { db: catalog.db, executors: new ExecutorRegistry(catalog.db), config };
-  const activities = (opts.activities ?? createActivities)(deps);
+  // Wrapped here, so injected activities (tests) report typed failures exactly like the standard ones.
+  const activities = withTypedFailures((opts.activities ?? createActivities)(deps));
 
   const general = await Worker.create({
     connection,

@@ -124,6 +124,15 @@ export async function fsyncDir(abs: string): Promise<void> {
   }
 }
 
+/**
+ * ISO mtime rounded to the millisecond the way Node's plain `fs.stat().mtime` rounds it (bigint
+ * stats truncate instead), so the catalog agrees with other components that stat the same file.
+ */
+export function mtimeIso(st: BigIntStats): string {
+  const ms = st.mtimeNs / 1_000_000n + (st.mtimeNs % 1_000_000n >= 500_000n ? 1n : 0n);
+  return new Date(Number(ms)).toISOString();
+}
+
 /** Metadata of a node from its (bigint) stats; `sha256` only when it was computed while writing. */
 export function nodeMetaFromStats(rel: string, st: BigIntStats, sha256: string | null = null): NodeMeta {
   const isDir = st.isDirectory();
@@ -135,7 +144,7 @@ export function nodeMetaFromStats(rel: string, st: BigIntStats, sha256: string |
     mode: Number(st.mode) & 0o7777,
     uid: Number(st.uid),
     gid: Number(st.gid),
-    mtime: st.mtime.toISOString(),
+    mtime: mtimeIso(st),
     identity: `${st.dev}:${st.ino}`,
   };
 }
@@ -220,7 +229,10 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
 /** True when catalogued content still describes the live file (same size and mtime). */
 export function knownStillValid(known: KnownContent | undefined, st: BigIntStats): known is KnownContent {
   if (!known) return false;
-  return known.size === Number(st.size) && Date.parse(known.mtime) === st.mtime.getTime();
+  // Millisecond ISO strings lose the nanoseconds; whether the writer rounded or truncated, a
+  // value less than 1 ms away from the live mtime names the same modification.
+  const liveMs = Number(st.mtimeNs / 1000n) / 1000;
+  return known.size === Number(st.size) && Math.abs(Date.parse(known.mtime) - liveMs) < 1;
 }
 
 /** errnos with which copyFile says "I cannot clone/copy this way", never "the data is bad". */
