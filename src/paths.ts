@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   AbsolutePathError,
+  AccessDeniedError,
   InvalidPathError,
   NulByteError,
   PathTraversalError,
@@ -91,23 +92,29 @@ export function isStrictlyInside(inner: string, outer: string): boolean {
  */
 export async function resolveInsideRoot(rootReal: string, rel: string): Promise<string> {
   const abs = rel === '' ? rootReal : path.join(rootReal, ...rel.split('/'));
-  let probe = abs;
-  for (;;) {
+  await assertResolvesInside(rootReal, abs, rel, 0);
+  return abs;
+}
+
+const inside = (rootReal: string, real: string) => real === rootReal || real.startsWith(rootReal + path.sep);
+
+/** Proves the real location of `abs` (or of its nearest existing ancestor) is inside the root. */
+async function assertResolvesInside(rootReal: string, abs: string, rel: string, depth: number): Promise<void> {
+  // Dangling links can chain; past a few hops the kernel would say ELOOP too.
+  if (depth > 8) throw new InvalidPathError(`path ${JSON.stringify(rel)} goes through too many symlinks`, { path: rel });
+  for (let probe = abs; ; probe = path.dirname(probe)) {
     try {
-      const real = await fs.realpath(probe);
-      if (real !== rootReal && !real.startsWith(rootReal + path.sep)) throw new SymlinkEscapeError(rel);
-      return abs;
+      if (!inside(rootReal, await fs.realpath(probe))) throw new SymlinkEscapeError(rel);
+      return;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new InvalidPathError(`path ${JSON.stringify(rel)} is a symlink loop`, { path: rel });
+      if (code === 'EACCES' || code === 'EPERM') throw new AccessDeniedError(`resolving ${JSON.stringify(rel)}`, { path: rel });
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
-      // A dangling symlink at `probe` itself is an escape attempt only if its target is outside.
+      // A dangling symlink: its target must resolve inside too, through whatever part of it exists.
       const link = await fs.readlink(probe).catch(() => null);
-      if (link !== null) {
-        const target = path.resolve(path.dirname(probe), link);
-        if (target !== rootReal && !target.startsWith(rootReal + path.sep)) throw new SymlinkEscapeError(rel);
-      }
-      if (probe === rootReal) return abs;
-      probe = path.dirname(probe);
+      if (link !== null) await assertResolvesInside(rootReal, path.resolve(path.dirname(probe), link), rel, depth + 1);
+      if (probe === rootReal || path.dirname(probe) === probe) return;
     }
   }
 }

@@ -18,11 +18,10 @@ import {
   MountUnavailableError,
   NotADirectoryError,
   NotFoundError,
-  PayloadTooLargeError,
   ReadOnlyMountError,
 } from '../errors';
 import { bytesWritten, timeExecutor } from '../metrics';
-import { STAGING_DIR, ancestorsOf, isStrictlyInside, joinPath, normalizeMountPath, parentPath, resolveInsideRoot } from '../paths';
+import { ancestorsOf, isStrictlyInside, joinPath, normalizeMountPath, parentPath, resolveInsideRoot } from '../paths';
 import type {
   Capabilities,
   CopyOptions,
@@ -40,12 +39,13 @@ import type {
   WriteSource,
 } from './executor';
 import {
-  chownQuietly,
+  assertSourceUsable,
   copyFileData,
   copyTree,
   entryExists,
   errnoOf,
   fsyncDir,
+  listEntries,
   lstatOrNull,
   mapFsError,
   nodeMetaFromStats,
@@ -54,10 +54,20 @@ import {
   streamIntoFile,
   walkTree,
 } from './local-fs';
-import { type Plan, type PlanRequest, TxStaging, assertPlanMatches, listStagedTransactions, removeScratch, undoPlan } from './local-staging';
+import {
+  type MutationStep,
+  type Plan,
+  type PlanRequest,
+  TxStaging,
+  assertPlanMatches,
+  commitStagedFile,
+  listStagedTransactions,
+  removeScratch,
+  takeBackup,
+  undoPlan,
+} from './local-staging';
 
-/** Durable points inside a mutation, in order; a hook that throws at one simulates a crash there. */
-export type MutationStep = 'plan-saved' | 'dirs-created' | 'data-staged' | 'backup-taken' | 'committed';
+export type { MutationStep } from './local-staging';
 
 /** Test seams of {@link LocalExecutor}. */
 export interface LocalExecutorHooks {
@@ -124,30 +134,7 @@ export class LocalExecutor implements Executor {
       if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
         throw new InvalidRequestError('list limit must be a non-negative integer');
       }
-      const out: NodeMeta[] = [];
-      const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
-        for (const d of await fs.readdir(dirAbs, { withFileTypes: true })) {
-          const childRel = joinPath(dirRel, d.name);
-          if (childRel === STAGING_DIR) continue;
-          const childAbs = path.join(dirAbs, d.name);
-          if (d.isSymbolicLink()) {
-            // Report links that stay inside the mount as what they point to; never descend
-            // through them (cycles), never report metadata from outside the mount.
-            const inside = await resolveInsideRoot(this.rootReal, childRel).then(
-              () => true,
-              () => false,
-            );
-            const target = inside ? await statOrNull(childAbs) : null;
-            if (target) out.push(nodeMetaFromStats(childRel, target));
-            continue;
-          }
-          const cst = await lstatOrNull(childAbs);
-          if (!cst) continue;
-          out.push(nodeMetaFromStats(childRel, cst));
-          if (opts.recursive && cst.isDirectory()) await walk(childAbs, childRel);
-        }
-      };
-      await walk(abs, rel);
+      const out = await listEntries(this.rootReal, abs, rel, opts.recursive ?? false);
       out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       return opts.limit === undefined ? out : out.slice(0, opts.limit);
     });
@@ -197,7 +184,7 @@ export class LocalExecutor implements Executor {
           throw new InvalidRequestError(`content hashes to ${staged.sha256}, not the expected ${opts.expectedSha256}`, { path: rel });
         }
         this.countBytes(staged.bytes);
-        await this.commitFile(staging, plan, abs, staged.bytes, opts.mode, undefined);
+        await commitStagedFile(staging, plan, abs, { bytes: staged.bytes, mode: opts.mode }, this.stepper(plan));
         const file = nodeMetaFromStats(rel, await fs.stat(abs, { bigint: true }), staged.sha256);
         return { op: 'write', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
       });
@@ -230,7 +217,7 @@ export class LocalExecutor implements Executor {
         if (!sst || sst.isDirectory()) throw new NotFoundError(`copy source file ${q(from)}`);
         const staged = await copyFileData(fromAbs, staging.dataTmp, sst, opts.known?.[''], opts);
         this.countBytes(staged.bytes);
-        await this.commitFile(staging, plan, toAbs, staged.bytes, undefined, Number(sst.mode) & 0o7777);
+        await commitStagedFile(staging, plan, toAbs, { bytes: staged.bytes, defaultMode: Number(sst.mode) & 0o7777 }, this.stepper(plan));
         const file = nodeMetaFromStats(to, await fs.stat(toAbs, { bigint: true }), staged.sha256);
         return { op: 'copy', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
       });
@@ -255,7 +242,7 @@ export class LocalExecutor implements Executor {
         await this.makeDirs(plan);
         let moved = 0;
         if (await entryExists(fromAbs)) {
-          if (plan.hadPrevious) await this.takeBackup(staging, plan, toAbs, 'rename');
+          if (plan.hadPrevious) await takeBackup(staging, toAbs, 'rename', this.stepper(plan));
           if (!plan.hadPrevious && (await entryExists(toAbs))) {
             // Only our own half-finished cross-device copy may sit there (see moveAcrossDevices).
             if (!plan.staged) throw new AlreadyExistsError(q(to));
@@ -376,51 +363,6 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  /**
-   * Replaces `targetAbs` with the fsynced `staging.dataTmp`. What was there is hard-linked into
-   * the backup first, so readers never see the path missing and undo can put it back; the backup
-   * is taken only once, because on a retry the target may already be the new content.
-   */
-  private async commitFile(staging: TxStaging, plan: Plan, targetAbs: string, bytes: number, mode: number | undefined, defaultMode: number | undefined): Promise<void> {
-    await this.step('data-staged', plan);
-    if (plan.hadPrevious) await this.takeBackup(staging, plan, targetAbs, 'copy');
-    const previous = plan.hadPrevious ? await lstatOrNull(staging.backup) : null;
-    if (previous?.isFile()) await chownQuietly(staging.dataTmp, previous);
-    const finalMode = mode ?? (previous?.isFile() ? Number(previous.mode) & 0o7777 : defaultMode);
-    if (finalMode !== undefined) await fs.chmod(staging.dataTmp, finalMode);
-    plan.staged = { bytes };
-    await staging.savePlan(plan);
-    await fs.rename(staging.dataTmp, targetAbs);
-    await fsyncDir(path.dirname(targetAbs));
-    await this.step('committed', plan);
-  }
-
-  /** Keeps what sits at `targetAbs` in the backup (link; else a copy, or for a move a rename). */
-  private async takeBackup(staging: TxStaging, plan: Plan, targetAbs: string, fallback: 'copy' | 'rename'): Promise<void> {
-    if ((await entryExists(staging.backup)) || !(await entryExists(targetAbs))) return;
-    try {
-      await fs.link(targetAbs, staging.backup);
-    } catch (err) {
-      if (fallback === 'rename') {
-        await renameAnywhere(targetAbs, staging.backup);
-      } else {
-        if (!['EPERM', 'EXDEV', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES'].includes(errnoOf(err) ?? '')) throw err;
-        // Copy under a temp name so a crash never leaves a truncated "backup" that undo would trust.
-        const tmp = `${staging.backup}.tmp`;
-        await fs.copyFile(targetAbs, tmp);
-        const st = await fs.stat(targetAbs, { bigint: true });
-        await chownQuietly(tmp, st);
-        await fs.chmod(tmp, Number(st.mode) & 0o7777);
-        await fs.utimes(tmp, st.atime, st.mtime);
-        const fh = await fs.open(tmp, 'r');
-        await fh.sync().finally(() => fh.close());
-        await fs.rename(tmp, staging.backup);
-      }
-    }
-    await fsyncDir(staging.dir);
-    await this.step('backup-taken', plan);
-  }
-
   /** Copies a directory tree into staging/tree.tmp, then renames it into place in one step. */
   private async copyTreeInto(staging: TxStaging, plan: Plan, fromAbs: string, toAbs: string, opts: CopyOptions): Promise<MutationOutcome> {
     const to = plan.target;
@@ -508,6 +450,10 @@ export class LocalExecutor implements Executor {
     await this.hooks.afterStep?.(step, { op: plan.op, txId: plan.txId });
   }
 
+  private stepper(plan: Plan): (step: MutationStep) => Promise<void> {
+    return (step) => this.step(step, plan);
+  }
+
   /** Times the call and turns raw errno failures into typed errors. */
   private run<T>(op: string, subject: string, fn: () => Promise<T>): Promise<T> {
     return timeExecutor('local', this.mountId, op, async () => {
@@ -517,20 +463,5 @@ export class LocalExecutor implements Executor {
         throw mapFsError(err, q(String(subject)), { mountId: this.mountId });
       }
     });
-  }
-}
-
-/** Validates a write source before the plan is written, so an obviously bad request leaves no trace. */
-async function assertSourceUsable(source: WriteSource, maxBytes: number | undefined): Promise<void> {
-  let size: number | null = null;
-  if (source.kind === 'inline') size = source.data.byteLength;
-  if (source.kind === 'file') {
-    const st = await statOrNull(source.path);
-    if (!st) throw new NotFoundError('source file');
-    if (st.isDirectory()) throw new IsADirectoryError('source file');
-    size = Number(st.size);
-  }
-  if (maxBytes !== undefined && size !== null && size > maxBytes) {
-    throw new PayloadTooLargeError(`content is ${size} bytes, more than the limit of ${maxBytes}`, { maxBytes, size });
   }
 }

@@ -19,7 +19,8 @@ import {
   PayloadTooLargeError,
   TreeTooLargeError,
 } from '../errors';
-import type { KnownContent, NodeMeta } from './executor';
+import { STAGING_DIR, joinPath, resolveInsideRoot } from '../paths';
+import type { KnownContent, NodeMeta, WriteSource } from './executor';
 
 /** Chunk size for streamed reads: large enough for throughput, small enough for constant memory. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -414,5 +415,51 @@ export async function removeDirIfEmpty(abs: string): Promise<boolean> {
   } catch (err) {
     if (['ENOENT', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes(errnoOf(err) ?? '')) return false;
     throw err;
+  }
+}
+
+/**
+ * Metadata of the children of the directory `abs` (mount path `rel`), or of its whole subtree,
+ * unsorted. The staging folder is skipped. Symlinks are reported as what they point to when that
+ * stays inside the mount, and never descended into (no cycles, no metadata from outside).
+ */
+export async function listEntries(rootReal: string, abs: string, rel: string, recursive: boolean): Promise<NodeMeta[]> {
+  const out: NodeMeta[] = [];
+  const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
+    for (const d of await fs.readdir(dirAbs, { withFileTypes: true })) {
+      const childRel = joinPath(dirRel, d.name);
+      if (childRel === STAGING_DIR) continue;
+      const childAbs = path.join(dirAbs, d.name);
+      if (d.isSymbolicLink()) {
+        const inside = await resolveInsideRoot(rootReal, childRel).then(
+          () => true,
+          () => false,
+        );
+        const target = inside ? await statOrNull(childAbs) : null;
+        if (target) out.push(nodeMetaFromStats(childRel, target));
+        continue;
+      }
+      const st = await lstatOrNull(childAbs);
+      if (!st) continue;
+      out.push(nodeMetaFromStats(childRel, st));
+      if (recursive && st.isDirectory()) await walk(childAbs, childRel);
+    }
+  };
+  await walk(abs, rel);
+  return out;
+}
+
+/** Validates a write source up front (exists, is a file, within maxBytes), before any plan is written. */
+export async function assertSourceUsable(source: WriteSource, maxBytes: number | undefined): Promise<void> {
+  let size: number | null = null;
+  if (source.kind === 'inline') size = source.data.byteLength;
+  if (source.kind === 'file') {
+    const st = await statOrNull(source.path);
+    if (!st) throw new NotFoundError('source file');
+    if (st.isDirectory()) throw new IsADirectoryError('source file');
+    size = Number(st.size);
+  }
+  if (maxBytes !== undefined && size !== null && size > maxBytes) {
+    throw new PayloadTooLargeError(`content is ${size} bytes, more than the limit of ${maxBytes}`, { maxBytes, size });
   }
 }

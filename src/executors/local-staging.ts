@@ -16,15 +16,23 @@ import { InvalidRequestError, MountUnavailableError } from '../errors';
 import { STAGING_DIR, resolveInsideRoot } from '../paths';
 import type { MutationOp, MutationOutcome, NodeKind } from './executor';
 import {
+  chownQuietly,
   crossDeviceScratch,
   entryExists,
   errnoOf,
   fsyncDir,
+  fsyncFile,
   lstatOrNull,
   removeDirIfEmpty,
   renameAnywhere,
   sameInode,
 } from './local-fs';
+
+/** Durable points inside a mutation, in order; a test hook that throws at one simulates a crash there. */
+export type MutationStep = 'plan-saved' | 'dirs-created' | 'data-staged' | 'backup-taken' | 'committed';
+
+/** Reports that a mutation reached a {@link MutationStep}. */
+export type StepReporter = (step: MutationStep) => Promise<void>;
 
 /** The durable record of one transaction on a local mount. */
 export interface Plan {
@@ -175,6 +183,63 @@ export class TxStaging {
       throw new MountUnavailableError(this.mountId, `${STAGING_DIR} inside the mount root is not a plain directory`);
     }
   }
+}
+
+/**
+ * Keeps what sits at `targetAbs` in the transaction's backup, once: on a retry the target may
+ * already hold the new content, so an existing backup is never replaced. A hard link keeps the
+ * path visible to readers; where links are refused the fallback is a copy (for a file about to be
+ * overwritten) or a rename (for a move's destination, which the move replaces anyway).
+ */
+export async function takeBackup(staging: TxStaging, targetAbs: string, fallback: 'copy' | 'rename', step: StepReporter): Promise<void> {
+  if ((await entryExists(staging.backup)) || !(await entryExists(targetAbs))) return;
+  try {
+    await fs.link(targetAbs, staging.backup);
+  } catch (err) {
+    if (fallback === 'rename') {
+      await renameAnywhere(targetAbs, staging.backup);
+    } else {
+      if (!['EPERM', 'EXDEV', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES'].includes(errnoOf(err) ?? '')) throw err;
+      // Copy under a temp name so a crash never leaves a truncated "backup" that undo would trust.
+      const tmp = `${staging.backup}.tmp`;
+      await fs.copyFile(targetAbs, tmp);
+      const st = await fs.stat(targetAbs, { bigint: true });
+      await chownQuietly(tmp, st);
+      await fs.chmod(tmp, Number(st.mode) & 0o7777);
+      await fs.utimes(tmp, st.atime, st.mtime);
+      await fsyncFile(tmp);
+      await fs.rename(tmp, staging.backup);
+    }
+  }
+  await fsyncDir(staging.dir);
+  await step('backup-taken');
+}
+
+/**
+ * Replaces `targetAbs` with the fsynced `staging.dataTmp` in one rename, so no reader ever sees a
+ * partial file. What was there goes to the backup first (see {@link takeBackup}); an overwritten
+ * file's mode and owner carry over unless `mode` is given; a new file gets `mode ?? defaultMode`.
+ * `plan.staged` is recorded before the rename: it is what later lets undo remove a new file.
+ */
+export async function commitStagedFile(
+  staging: TxStaging,
+  plan: Plan,
+  targetAbs: string,
+  file: { bytes: number; mode?: number; defaultMode?: number },
+  step: StepReporter,
+): Promise<void> {
+  await step('data-staged');
+  if (plan.hadPrevious) await takeBackup(staging, targetAbs, 'copy', step);
+  const previous = plan.hadPrevious ? await lstatOrNull(staging.backup) : null;
+  // chown before chmod: chown clears setuid/setgid bits the mode may carry.
+  if (previous?.isFile()) await chownQuietly(staging.dataTmp, previous);
+  const mode = file.mode ?? (previous?.isFile() ? Number(previous.mode) & 0o7777 : file.defaultMode);
+  if (mode !== undefined) await fs.chmod(staging.dataTmp, mode);
+  plan.staged = { bytes: file.bytes };
+  await staging.savePlan(plan);
+  await fs.rename(staging.dataTmp, targetAbs);
+  await fsyncDir(path.dirname(targetAbs));
+  await step('committed');
 }
 
 /** Scratch names a cross-device fallback of this plan (or of its undo) may have left behind. */

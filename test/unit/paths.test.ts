@@ -152,3 +152,35 @@ describe('isStrictlyInside', () => {
     expect(isStrictlyInside(inner, outer)).toBe(expected);
   });
 });
+
+describe('resolveInsideRoot with dangling and looping symlinks', () => {
+  const fsp = require('node:fs/promises') as typeof import('node:fs/promises');
+  const os = require('node:os') as typeof import('node:os');
+  const nodePath = require('node:path') as typeof import('node:path');
+  const { resolveInsideRoot } = require('../../src/paths') as typeof import('../../src/paths');
+  let base: string;
+  let root: string;
+  beforeAll(async () => {
+    base = await fsp.realpath(await fsp.mkdtemp(nodePath.join(os.tmpdir(), 'paths-')));
+    root = nodePath.join(base, 'root');
+    await fsp.mkdir(root);
+    await fsp.mkdir(nodePath.join(base, 'outside'));
+    await fsp.symlink(nodePath.join(base, 'outside'), nodePath.join(root, 'out'));
+    // A dangling link whose textual target is inside the root, but goes through a link that leads out.
+    await fsp.symlink(nodePath.join(root, 'out', 'new'), nodePath.join(root, 'sneaky'));
+    await fsp.symlink(nodePath.join(root, 'loop-b'), nodePath.join(root, 'loop-a'));
+    await fsp.symlink(nodePath.join(root, 'loop-a'), nodePath.join(root, 'loop-b'));
+  });
+  afterAll(async () => fsp.rm(base, { recursive: true, force: true }));
+
+  test('a dangling link whose target passes through an escaping link is refused', async () => {
+    await expect(resolveInsideRoot(root, 'sneaky')).rejects.toMatchObject({ code: 'SYMLINK_ESCAPE' });
+    await expect(resolveInsideRoot(root, 'out/x')).rejects.toMatchObject({ code: 'SYMLINK_ESCAPE' });
+  });
+  test('a symlink loop is a typed error', async () => {
+    await expect(resolveInsideRoot(root, 'loop-a')).rejects.toMatchObject({ code: 'INVALID_PATH' });
+  });
+  test('missing paths inside the root resolve', async () => {
+    await expect(resolveInsideRoot(root, 'a/b/c')).resolves.toBe(nodePath.join(root, 'a/b/c'));
+  });
+});
