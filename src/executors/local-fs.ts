@@ -23,7 +23,7 @@ import { STAGING_DIR, joinPath, resolveInsideRoot } from '../paths';
 import type { KnownContent, NodeMeta, WriteSource } from './executor';
 
 /** Chunk size for streamed reads: large enough for throughput, small enough for constant memory. */
-const CHUNK_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 4 * 1024 * 1024;
 /** onProgress fires at most once per this many bytes (plus once at the end). */
 const PROGRESS_STEP_BYTES = 4 * 1024 * 1024;
 
@@ -185,6 +185,7 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
   let bytes = 0;
   let nextProgress = PROGRESS_STEP_BYTES;
   let readable: Readable | null = null;
+  let inFlight: Promise<void> | null = null;
   const fh = await fs.open(destAbs, 'w', 0o666);
   try {
     let chunks: AsyncIterable<unknown> | Iterable<unknown>;
@@ -203,19 +204,20 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
       if (maxBytes !== undefined && bytes > maxBytes) {
         throw new PayloadTooLargeError(`content is larger than the limit of ${maxBytes} bytes`, { maxBytes });
       }
+      // Overlap: the write of this chunk runs on libuv's thread pool while this thread hashes it,
+      // and the read stream fetches the next one. Serially the three took ~2× as long (1 GiB).
+      if (inFlight) await inFlight;
+      inFlight = writeFully(fh, chunk);
       hash.update(chunk);
-      let off = 0;
-      while (off < chunk.byteLength) {
-        const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
-        off += bytesWritten;
-      }
       if (onProgress && bytes >= nextProgress) {
         onProgress(bytes);
         nextProgress = bytes + PROGRESS_STEP_BYTES;
       }
     }
+    if (inFlight) await inFlight;
     await fh.sync();
   } catch (err) {
+    await inFlight?.catch(() => undefined);
     readable?.destroy();
     await fh.close().catch(() => undefined);
     await fs.rm(destAbs, { force: true }).catch(() => undefined);
@@ -225,6 +227,13 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
   await fh.close();
   onProgress?.(bytes);
   return { bytes, sha256: hash.digest('hex') };
+}
+
+async function writeFully(fh: fs.FileHandle, chunk: Uint8Array): Promise<void> {
+  for (let off = 0; off < chunk.byteLength; ) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    off += bytesWritten;
+  }
 }
 
 /** True when catalogued content still describes the live file (same size and mtime). */
