@@ -22,6 +22,7 @@ export const mountKind = pgEnum('mount_kind', ['local', 's3']);
 export const nodeKind = pgEnum('node_kind', ['file', 'directory']);
 export const nodeState = pgEnum('node_state', ['ACTIVE', 'INCONSISTENT', 'DELETED']);
 export const journalStatus = pgEnum('journal_status', ['PENDING', 'COMMITTED', 'ROLLED_BACK', 'FAILED']);
+export const driftKind = pgEnum('drift_kind', ['added', 'modified', 'removed']);
 export const mutationOp = pgEnum('mutation_op', ['write', 'mkdir', 'move', 'copy', 'delete']);
 
 /** Options of a mount; unknown keys are kept so later features can add their own. */
@@ -150,6 +151,39 @@ export const snapshots = pgTable(
   ],
 );
 
+/** What the drift processor saw on the backend (or null fields when the path is gone). */
+export interface ObservedMeta {
+  kind: 'file' | 'directory' | null;
+  size: number | null;
+  mtime: string | null;
+  mode: number | null;
+  sha256?: string | null;
+}
+
+/** One detection of a change made behind Filestore's back. Open until `resolvedAt` is set (reconciliation). */
+export const driftEvents = pgTable(
+  'drift_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    mountId: text('mount_id')
+      .notNull()
+      .references(() => backendMounts.id),
+    path: text('path').notNull(),
+    kind: driftKind('kind').notNull(),
+    observed: jsonb('observed').$type<ObservedMeta>().notNull(),
+    /** The catalog's view at detection time (null for a path it did not know). */
+    catalog: jsonb('catalog').$type<Record<string, unknown>>(),
+    detectedAt: timestamp('detected_at', { withTimezone: true }).notNull().defaultNow(),
+    jobId: text('job_id'),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('drift_events_open_idx').on(t.mountId, t.path).where(sql`${t.resolvedAt} IS NULL`),
+    index('drift_events_detected_at_idx').on(t.detectedAt),
+  ],
+);
+
+export type DriftEventRow = typeof driftEvents.$inferSelect;
 export type MountRow = typeof backendMounts.$inferSelect;
 export type NewMountRow = typeof backendMounts.$inferInsert;
 export type JournalRow = typeof journal.$inferSelect;

@@ -56,6 +56,30 @@ const ConfigSchema = z.object({
   maxFileBytes: z.coerce.number().int().positive().default(1024 ** 4),
   /** Most entries one directory copy may carry into the catalog (keeps payloads far below 2 MiB). @defaultValue 5000 */
   maxTreeEntries: z.coerce.number().int().positive().max(5000).default(5000),
+  /** Redis for the drift queue (BullMQ) and change events. @defaultValue redis://127.0.0.1:6379 */
+  redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Run chokidar watchers in `filestore watcher` for mounts whose `watch` option is on. @defaultValue false (`filestore dev` turns it on) */
+  enableWatchers: bool.default(false),
+  /** Quiet time after the last event on a path before it is checked (ms). @defaultValue 500 */
+  driftDebounceMs: z.coerce.number().int().min(10).default(500),
+  /** Longest a path's check may be delayed by a stream of events (ms). @defaultValue 2000 */
+  driftMaxWaitMs: z.coerce.number().int().min(10).default(2000),
+  /** Changed paths under one directory in one window beyond which the directory is rescanned instead. @defaultValue 200 */
+  driftDirRescanThreshold: z.coerce.number().int().min(1).default(200),
+  /** Changed paths in one mount in one window beyond which the whole mount is rescanned instead. @defaultValue 5000 */
+  driftMountRescanThreshold: z.coerce.number().int().min(1).default(5000),
+  /** Paths per drift check job. @defaultValue 250 */
+  driftBatchSize: z.coerce.number().int().min(1).max(10_000).default(250),
+  /** Interval of the periodic full scan of each watched mount (ms). @defaultValue 600000 (10 min) */
+  driftScanIntervalMs: z.coerce.number().int().min(1000).default(600_000),
+  /** Delay before re-checking a path that a PENDING mutation held (ms). @defaultValue 1000 */
+  driftRecheckMs: z.coerce.number().int().min(10).default(1000),
+  /** Drift jobs processed at once. @defaultValue 4 */
+  driftConcurrency: z.coerce.number().int().min(1).max(64).default(4),
+  /** Completed / failed drift jobs kept in Redis (older ones are removed). @defaultValue 1000 */
+  driftJobsKept: z.coerce.number().int().min(0).default(1000),
+  /** Port of the watcher's /metrics and /healthz; 0 picks a free port. @defaultValue 9465 */
+  watcherMetricsPort: port.default(9465),
   /** pino log level. @defaultValue info */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Start the Temporal dev server from `filestore dev` when nothing answers. @defaultValue true */
@@ -79,6 +103,18 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   inlineMaxBytes: 'FILESTORE_INLINE_MAX_BYTES',
   maxFileBytes: 'FILESTORE_MAX_FILE_BYTES',
   maxTreeEntries: 'FILESTORE_MAX_TREE_ENTRIES',
+  redisUrl: 'REDIS_URL',
+  enableWatchers: 'FILESTORE_ENABLE_WATCHERS',
+  driftDebounceMs: 'FILESTORE_DRIFT_DEBOUNCE_MS',
+  driftMaxWaitMs: 'FILESTORE_DRIFT_MAX_WAIT_MS',
+  driftDirRescanThreshold: 'FILESTORE_DRIFT_DIR_RESCAN_THRESHOLD',
+  driftMountRescanThreshold: 'FILESTORE_DRIFT_MOUNT_RESCAN_THRESHOLD',
+  driftBatchSize: 'FILESTORE_DRIFT_BATCH_SIZE',
+  driftScanIntervalMs: 'FILESTORE_DRIFT_SCAN_INTERVAL_MS',
+  driftRecheckMs: 'FILESTORE_DRIFT_RECHECK_MS',
+  driftConcurrency: 'FILESTORE_DRIFT_CONCURRENCY',
+  driftJobsKept: 'FILESTORE_DRIFT_JOBS_KEPT',
+  watcherMetricsPort: 'FILESTORE_WATCHER_METRICS_PORT',
   logLevel: 'LOG_LEVEL',
   devStartTemporal: 'FILESTORE_DEV_START_TEMPORAL',
 };

@@ -158,6 +158,15 @@ export class IdempotencyKeyReusedError extends FilestoreError {
   }
 }
 
+/** The catalog marks the node INCONSISTENT (changed behind Filestore's back); pass force to mutate anyway. */
+export class InconsistentNodeError extends FilestoreError {
+  constructor(mountId: string, path: string) {
+    super('INCONSISTENT_NODE', `${mountId}:${path} changed outside Filestore and is INCONSISTENT; reconcile it first or pass force`, {
+      details: { mountId, path },
+    });
+  }
+}
+
 // --- execution ---
 /** The backend does not (yet) show what the mutation should have produced; retried for eventual consistency. */
 export class VerificationError extends FilestoreError {
@@ -197,6 +206,7 @@ const REGISTRY = {
   ConflictError,
   PathLockedError,
   IdempotencyKeyReusedError,
+  InconsistentNodeError,
   VerificationError,
   CommitError,
 } as const;
@@ -224,6 +234,7 @@ export const NON_RETRYABLE: string[] = [
   'TreeTooLargeError',
   'ConflictError',
   'IdempotencyKeyReusedError',
+  'InconsistentNodeError',
   'CommitError',
 ];
 
