@@ -124,8 +124,9 @@ async function movedMetas(tx: Tx, mountId: string, outcome: MutationOutcome): Pr
       path,
       kind: live?.kind ?? row.kind,
       size: live?.size ?? row.size,
-      // rename keeps the bytes: the catalogued hash stays true when the size did not change.
-      sha256: live?.sha256 ?? (live && live.size !== row.size ? null : row.sha256),
+      // rename keeps the bytes: the catalogued hash stays true when the size did not change — but
+      // only for what Filestore wrote (ACTIVE); an INCONSISTENT node's hash may be stale.
+      sha256: live?.sha256 ?? (row.state !== 'ACTIVE' || (live && live.size !== row.size) ? null : row.sha256),
       etag: live?.etag ?? row.etag,
       storageClass: row.storageClass,
       mode: live?.mode ?? row.mode,

@@ -3,7 +3,7 @@
  * polled only by workers on the host that has the disk.
  */
 import { Context } from '@temporalio/activity';
-import { and, eq, like, ne, or } from 'drizzle-orm';
+import { and, eq, like, or } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { nodes } from '../db/schema';
 import { InvalidRequestError, VerificationError } from '../src/errors';
@@ -44,7 +44,8 @@ async function knownContent(db: Db, mountId: string, src: string, limit: number)
       and(
         eq(nodes.mountId, mountId),
         eq(nodes.kind, 'file'),
-        ne(nodes.state, 'DELETED'),
+        // Only what Filestore itself wrote: an INCONSISTENT node's hash may no longer describe the file.
+        eq(nodes.state, 'ACTIVE'),
         or(eq(nodes.path, src), like(nodes.path, belowPattern(src))),
       ),
     )

@@ -1,27 +1,32 @@
 /**
- * Activity factory: dependencies come in (catalog, executors, limits), activities come out. Tests
- * build their own set the same way — e.g. replacing commitMutation to inject a failure — so nothing
- * is ever module-mocked. The worker wraps whatever it registers with `withTypedFailures`.
+ * Activity factory: dependencies come in (catalog, executors, Redis, limits), activities come out.
+ * Tests build their own set the same way — e.g. replacing commitMutation to inject a failure — so
+ * nothing is ever module-mocked. The worker wraps whatever it registers with `withTypedFailures`.
  */
+import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
 import type { Config } from '../src/config';
 import type { ExecutorRegistry } from '../src/executors/registry';
 import { createCommitActivities } from './commit';
 import { createExecuteActivities } from './execute';
 import { createJournalActivities } from './journal';
+import { createNotifyActivities } from './notify';
 
 export interface ActivityDeps {
   db: Db;
   executors: ExecutorRegistry;
+  /** Where change events are published (ioredis; the worker owns and closes it). */
+  redis: Redis;
   config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries'>;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const { db, executors, config } = deps;
+  const { db, executors, redis, config } = deps;
   return {
     ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes }),
     ...createCommitActivities({ db }),
     ...createExecuteActivities({ db, executors, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries }),
+    ...createNotifyActivities({ redis }),
   };
 }
 

@@ -2,13 +2,14 @@
  * Journal activities: the PENDING entry that locks a mutation's path(s), and its end as
  * ROLLED_BACK / FAILED. Commit lives in commit.ts.
  */
-import { and, eq, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, like, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { journal, type JournalRow } from '../db/schema';
+import { journal, nodes, type JournalRow } from '../db/schema';
 import { getMount } from '../src/catalog/mounts';
 import {
   ConflictError,
   IdempotencyKeyReusedError,
+  InconsistentNodeError,
   InvalidRequestError,
   PathLockedError,
   ReadOnlyMountError,
@@ -18,6 +19,9 @@ import {
 import { mutationOutcomes } from '../src/metrics';
 import { IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } from '../src/mutations';
 import { normalizeMountPath, pathsOverlap, isStrictlyInside } from '../src/paths';
+import { belowPattern } from './commit';
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 export type BeginResult =
   | { state: 'new'; journalId: string }
@@ -82,13 +86,40 @@ export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: 
   return req;
 }
 
+/**
+ * The first node the mutation would act on that the catalog marks INCONSISTENT, or null: its path
+ * and move/copy target, and for delete, move and copy also everything below the path (they carry
+ * the whole catalogued subtree; a delete marks it DELETED even when not recursive). A move/copy
+ * target is never a directory that gets replaced, so its subtree is not touched. One query,
+ * served by the partial index on INCONSISTENT nodes.
+ */
+async function inconsistentNode(tx: Tx, req: MutationRequest, targetPath: string | null): Promise<string | null> {
+  const exact = inArray(nodes.path, [req.path, ...(targetPath ? [targetPath] : [])]);
+  const carriesSubtree = req.op === 'delete' || req.op === 'move' || req.op === 'copy';
+  const rows = await tx
+    .select({ path: nodes.path })
+    .from(nodes)
+    .where(
+      and(
+        eq(nodes.mountId, req.mountId),
+        eq(nodes.state, 'INCONSISTENT'),
+        carriesSubtree ? or(exact, like(nodes.path, belowPattern(req.path))) : exact,
+      ),
+    )
+    .orderBy(nodes.path)
+    .limit(1);
+  return rows[0]?.path ?? null;
+}
+
 export function createJournalActivities(deps: { db: Db; inlineMaxBytes: number }) {
   const { db } = deps;
 
   /**
    * Validates the request, then in one transaction (serialised per mount by an advisory lock)
-   * checks that no PENDING mutation holds an overlapping path and inserts this one as PENDING.
-   * The same idempotency key answers with the earlier entry instead of inserting a second one.
+   * refuses INCONSISTENT nodes unless forced, checks that no PENDING mutation holds an overlapping
+   * path and inserts this one as PENDING. The same idempotency key answers with the earlier entry
+   * instead of inserting a second one (a committed mutation stays answerable even if its node
+   * became INCONSISTENT since).
    */
   async function beginJournal(input: { request: MutationRequest; workflowId: string; runId: string }): Promise<BeginResult> {
     const req = validateRequest(input.request, deps);
@@ -101,6 +132,12 @@ export function createJournalActivities(deps: { db: Db; inlineMaxBytes: number }
       await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`filestore:mount:${req.mountId}`}))`);
       const existing = await tx.select().from(journal).where(eq(journal.idempotencyKey, req.idempotencyKey));
       if (existing.length > 0) return answerExisting(existing[0], canonical, input);
+
+      // Refused before anything is written: no journal entry, nothing on the backend touched.
+      if (!req.force) {
+        const inconsistent = await inconsistentNode(tx, req, targetPath);
+        if (inconsistent !== null) throw new InconsistentNodeError(req.mountId, inconsistent);
+      }
 
       const pending = await tx
         .select({ id: journal.id, op: journal.op, path: journal.path, targetPath: journal.targetPath, workflowId: journal.workflowId })

@@ -11,9 +11,8 @@ function findProjectRoot(start: string): string {
 }
 const PROJECT_ROOT = findProjectRoot(__dirname);
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+/** Environment strings, or real booleans from programmatic overrides. */
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')]);
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -78,6 +77,11 @@ const ConfigSchema = z.object({
   driftConcurrency: z.coerce.number().int().min(1).max(64).default(4),
   /** Completed / failed drift jobs kept in Redis (older ones are removed). @defaultValue 1000 */
   driftJobsKept: z.coerce.number().int().min(0).default(1000),
+  /** BullMQ queue of drift jobs. @defaultValue filestore-drift */
+  driftQueue: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('filestore-drift'),
   /** Port of the watcher's /metrics and /healthz; 0 picks a free port. @defaultValue 9465 */
   watcherMetricsPort: port.default(9465),
   /** pino log level. @defaultValue info */
@@ -114,6 +118,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   driftRecheckMs: 'FILESTORE_DRIFT_RECHECK_MS',
   driftConcurrency: 'FILESTORE_DRIFT_CONCURRENCY',
   driftJobsKept: 'FILESTORE_DRIFT_JOBS_KEPT',
+  driftQueue: 'FILESTORE_DRIFT_QUEUE',
   watcherMetricsPort: 'FILESTORE_WATCHER_METRICS_PORT',
   logLevel: 'LOG_LEVEL',
   devStartTemporal: 'FILESTORE_DEV_START_TEMPORAL',

@@ -2,7 +2,7 @@
  * The one prom-client registry and every metric definition. Labels are bounded — backend, op,
  * outcome, mount id — and never carry a path.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'filestore_process_' });
@@ -58,3 +58,68 @@ export async function timeExecutor<T>(backend: string, mount: string, op: string
     throw err;
   }
 }
+
+// ---- drift detection (watcher process) ----
+
+export const watcherEvents = new Counter({
+  name: 'filestore_watcher_events_total',
+  help: 'File-system events seen by the watcher, by mount and event (add, change, unlink, addDir, unlinkDir)',
+  labelNames: ['mount', 'event'] as const,
+  registers: [registry],
+});
+
+export const watcherErrors = new Counter({
+  name: 'filestore_watcher_errors_total',
+  help: 'Watcher errors (e.g. ENOSPC: inotify watch limit), each followed by a rescan of the mount',
+  labelNames: ['mount', 'code'] as const,
+  registers: [registry],
+});
+
+export const driftJobs = new Counter({
+  name: 'filestore_drift_jobs_total',
+  help: 'Drift jobs, by kind (check, scan) and stage (enqueued, processed, failed, deferred)',
+  labelNames: ['kind', 'stage'] as const,
+  registers: [registry],
+});
+
+export const driftDetected = new Counter({
+  name: 'filestore_drift_detected_total',
+  help: 'Changes made behind Filestore, by mount and kind (added, modified, removed)',
+  labelNames: ['mount', 'kind'] as const,
+  registers: [registry],
+});
+
+export const driftDetectionLatency = new Histogram({
+  name: 'filestore_drift_detection_latency_seconds',
+  help: 'From the first file-system event (or scan start) to the node being marked INCONSISTENT',
+  labelNames: ['mount'] as const,
+  buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300],
+  registers: [registry],
+});
+
+export const driftRescans = new Counter({
+  name: 'filestore_drift_rescans_total',
+  help: 'Directory or mount rescans, by mount and reason (startup, periodic, burst, error, redis-reconnect)',
+  labelNames: ['mount', 'reason'] as const,
+  registers: [registry],
+});
+
+let driftQueueCounts: (() => Promise<Record<string, number>>) | null = null;
+
+/** The watcher process points the queue depth gauge at its queue. */
+export function setDriftQueueSource(source: (() => Promise<Record<string, number>>) | null): void {
+  driftQueueCounts = source;
+}
+
+export const driftQueueDepth = new Gauge({
+  name: 'filestore_drift_queue_depth',
+  help: 'Drift jobs in the queue, by state (waiting, delayed, active, failed)',
+  labelNames: ['state'] as const,
+  registers: [registry],
+  async collect() {
+    if (!driftQueueCounts) return;
+    const counts = await driftQueueCounts().catch(() => null);
+    if (!counts) return;
+    for (const state of ['waiting', 'delayed', 'active', 'failed']) this.set({ state }, counts[state] ?? 0);
+  },
+});

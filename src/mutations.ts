@@ -26,6 +26,12 @@ interface RequestBase {
   waitForLock?: boolean;
   /** @defaultValue 300000 */
   lockTimeoutMs?: number;
+  /**
+   * Mutate even if the catalog marks the path (or, for delete / move / copy, a node below it)
+   * INCONSISTENT — changed behind Filestore's back. Without it such a mutation is refused with
+   * `INCONSISTENT_NODE`. Part of the request compared for idempotency. @defaultValue false
+   */
+  force?: boolean;
 }
 
 export interface WriteRequest extends RequestBase {

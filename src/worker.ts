@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import { Redis } from 'ioredis';
 import { Client as PgClient } from 'pg';
 import { openCatalog, type Catalog } from '../db/client';
 import type { MountRow } from '../db/schema';
@@ -73,6 +74,28 @@ function installRuntimeLogger(level: Config['logLevel']): void {
   }
 }
 
+/**
+ * The Redis client of the notify activities. While Redis is down a PUBLISH fails within seconds
+ * (one reconnect attempt, command timeout) instead of queueing: the activity fails and Temporal
+ * retries it with backoff. ioredis keeps reconnecting in the background.
+ */
+export function openRedis(url: string, log?: Logger): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 5_000, connectTimeout: 5_000 });
+  // Without a listener ioredis prints every failed reconnect; log the outage once, and its end.
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    log?.warn({ err: err.message }, 'redis unavailable: change events wait until it is back');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log?.info('redis available again');
+  });
+  return redis;
+}
+
 export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<RunningWorker> {
   const log = opts.logger;
   installRuntimeLogger(config.logLevel);
@@ -81,7 +104,8 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   await ensureSearchAttributes(clientConnection, config.temporalNamespace).finally(() => clientConnection.close());
 
   const catalog: Catalog = openCatalog(config.databaseUrl);
-  const deps: ActivityDeps = { db: catalog.db, executors: new ExecutorRegistry(catalog.db), config };
+  const redis = openRedis(config.redisUrl, log);
+  const deps: ActivityDeps = { db: catalog.db, executors: new ExecutorRegistry(catalog.db), redis, config };
   // Wrapped here, so injected activities (tests) report typed failures exactly like the standard ones.
   const activities = withTypedFailures((opts.activities ?? createActivities)(deps));
 
@@ -161,6 +185,8 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
       }
       await Promise.allSettled(runs);
       await metrics?.close();
+      // Activities have stopped: nothing is waiting for a reply any more.
+      await redis.quit().catch(() => redis.disconnect());
       await catalog.close();
       await connection.close();
     },

@@ -1,6 +1,7 @@
 /**
  * One mutation, durably: begin journal → execute → verify (+ capture metadata) → commit →
- * finalize, with compensation in reverse on any failure after execute was attempted.
+ * finalize → publish the change event, with compensation in reverse on any failure after execute
+ * was attempted.
  * Deterministic code only: activities are imported as types, errors and presets are pure.
  */
 import {
@@ -42,9 +43,17 @@ export const ACTIVITY_PRESETS = {
     heartbeatTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
   },
+  notify: {
+    // The change event of a committed mutation must eventually go out: unlimited retries, bounded
+    // backoff. A short attempt bound, so a Redis that does not answer means a retry, not a hang.
+    startToCloseTimeout: '10s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+  },
 } as const;
 
 const journalActs = proxyActivities<Activities>(ACTIVITY_PRESETS.journal);
+// Redis is reachable from any worker: the general task queue, not the mount's.
+const notifyActs = proxyActivities<Activities>(ACTIVITY_PRESETS.notify);
 
 /** ErrorInfo carried in an ApplicationFailure's details by the activities' typed-failure wrapper. */
 function errorInfoOf(err: unknown): ErrorInfo {
@@ -80,6 +89,7 @@ export async function mutationWorkflow(req: MutationRequest): Promise<MutationRe
     failWith(errorInfoOf(err));
   }
   // Same idempotency key as an earlier run: answer with what that run recorded, never execute twice.
+  // No change event here: the run that committed published it (its publish retries until it lands).
   if (begun.state === 'committed') {
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: 'COMMITTED' }]);
     return begun.result;
@@ -117,8 +127,15 @@ export async function mutationWorkflow(req: MutationRequest): Promise<MutationRe
     failWith(cause);
   }
 
-  // Past commit there is no undo: cleanup retries until it succeeds.
-  await cleanupActs.finalizeMutation({ journalId, mountId: req.mountId });
-  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: 'COMMITTED' }]);
+  // Past commit there is no undo: finalize and publish retry until they succeed, and a cancel of
+  // the workflow must not skip them (a lost change event could never be recovered).
+  await CancellationScope.nonCancellable(async () => {
+    await cleanupActs.finalizeMutation({ journalId, mountId: req.mountId });
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: 'COMMITTED' }]);
+    // From an activity, after the commit is durable in history: a crash anywhere before the
+    // PUBLISH lands only delays the event; only committed mutations reach this line.
+    // Only the result: the request may carry up to 256 KiB of inline content, already in history.
+    await notifyActs.publishChange({ result });
+  });
   return result;
 }

@@ -1,5 +1,5 @@
 /** Human output of the CLI (tables); --json prints the rows instead. */
-import type { JournalRow, MountRow, NodeRow } from '../../db/schema';
+import type { DriftEventRow, JournalRow, MountRow, NodeRow } from '../../db/schema';
 import type { MutationResult } from '../mutations';
 
 function table(rows: string[][]): string {
@@ -68,4 +68,17 @@ export function formatResult(r: MutationResult): string {
   const where = `${r.mountId}:${r.targetPath ?? r.path}`;
   const node = r.node ? ` ${r.node.kind} ${r.node.size} bytes${r.node.sha256 ? ` sha256 ${r.node.sha256}` : ''} v${r.node.version}` : '';
   return `${r.status.toLowerCase()} ${r.op} ${where}${node} (journal ${r.journalId})`;
+}
+
+export function formatDrift(rows: DriftEventRow[]): string {
+  if (rows.length === 0) return '(no open drift events)';
+  return table([
+    ['DETECTED', 'KIND', 'TARGET', 'OBSERVED'],
+    ...rows.map((d) => [
+      d.detectedAt.toISOString(),
+      d.kind,
+      `${d.mountId}:${d.path}`,
+      d.observed.kind ? `${d.observed.kind} ${d.observed.size ?? 0} bytes mtime ${d.observed.mtime ?? '-'}` : 'gone',
+    ]),
+  ]);
 }

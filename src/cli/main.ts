@@ -24,6 +24,7 @@ interface MutatingFlags {
   key?: string;
   wait?: boolean;
   waitForLock?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -53,6 +54,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       .option('--key <idempotency-key>', 'idempotency key (same key → same result, never a second execution)')
       .option('--no-wait', 'print the workflow id and return without waiting for the result')
       .option('--wait-for-lock', 'wait for a conflicting mutation of the path instead of failing')
+      .option('--force', 'mutate even if the catalog marks the path (or a node below it) INCONSISTENT')
       .option('--json', 'print the result as JSON');
 
   program
@@ -111,6 +113,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         overwrite: o.overwrite,
         createParents: o.parents,
         waitForLock: o.waitForLock,
+        force: o.force,
       });
       await finish(handle, o);
     });
@@ -118,7 +121,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   mutating(program.command('mkdir <target>').description('create a directory (and missing parents)'))
     .action(async (target: string, o: MutatingFlags) => {
       const t = parseTarget(target);
-      await finish(await (await connect()).mkdir(t.mount, t.path, { idempotencyKey: o.key, waitForLock: o.waitForLock }), o);
+      await finish(await (await connect()).mkdir(t.mount, t.path, { idempotencyKey: o.key, waitForLock: o.waitForLock, force: o.force }), o);
     });
 
   for (const [verb, op] of [['mv', 'move'], ['cp', 'copy']] as const) {
@@ -128,7 +131,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const s = parseTarget(source);
       const t = parseTarget(target);
       const c = await connect();
-      const opts = { idempotencyKey: o.key, waitForLock: o.waitForLock, overwrite: o.overwrite, targetMountId: t.mount };
+      const opts = { idempotencyKey: o.key, waitForLock: o.waitForLock, force: o.force, overwrite: o.overwrite, targetMountId: t.mount };
       await finish(op === 'move' ? await c.move(s.mount, s.path, t.path, opts) : await c.copy(s.mount, s.path, t.path, { ...opts, recursive: o.recursive }), o);
     });
   }
@@ -137,7 +140,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .option('-r, --recursive', 'delete a directory and everything below it')
     .action(async (target: string, o: MutatingFlags & { recursive?: boolean }) => {
       const t = parseTarget(target);
-      await finish(await (await connect()).remove(t.mount, t.path, { idempotencyKey: o.key, waitForLock: o.waitForLock, recursive: o.recursive }), o);
+      const opts = { idempotencyKey: o.key, waitForLock: o.waitForLock, force: o.force, recursive: o.recursive };
+      await finish(await (await connect()).remove(t.mount, t.path, opts), o);
     });
 
   program

@@ -49,6 +49,13 @@ export interface MutationOptions {
   waitForLock?: boolean;
   /** How long waitForLock may wait (ms). @defaultValue 300000 */
   lockTimeoutMs?: number;
+  /**
+   * Mutate even if the catalog marks the path — or, for remove / move / copy, a node below it —
+   * INCONSISTENT (changed behind Filestore's back). Without it such a mutation fails with
+   * `INCONSISTENT_NODE` and nothing is journaled or touched. Part of the request an idempotency
+   * key stands for. @defaultValue false
+   */
+  force?: boolean;
 }
 
 export type PutSource =
@@ -279,14 +286,28 @@ export class FilestoreClient {
   private async start(
     mountId: string,
     opts: MutationOptions,
-    build: (base: { idempotencyKey: string; mountId: string; mountTaskQueue: string; waitForLock?: boolean; lockTimeoutMs?: number }) => MutationRequest,
+    build: (base: {
+      idempotencyKey: string;
+      mountId: string;
+      mountTaskQueue: string;
+      waitForLock?: boolean;
+      lockTimeoutMs?: number;
+      force?: boolean;
+    }) => MutationRequest,
   ): Promise<MutationHandle> {
     const key = opts.idempotencyKey ?? randomUUID();
     if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new InvalidRequestError(`idempotency key must match ${IDEMPOTENCY_KEY_PATTERN}`);
     // Fail fast on what the client can see; the workflow checks all of it again.
     const mount = await getMount(this.db, mountId);
     const queue = mount.kind === 'local' ? mountTaskQueue(this.config, mountId) : this.config.taskQueue;
-    const req = build({ idempotencyKey: key, mountId, mountTaskQueue: queue, waitForLock: opts.waitForLock, lockTimeoutMs: opts.lockTimeoutMs });
+    const req = build({
+      idempotencyKey: key,
+      mountId,
+      mountTaskQueue: queue,
+      waitForLock: opts.waitForLock,
+      lockTimeoutMs: opts.lockTimeoutMs,
+      force: opts.force,
+    });
     if (mount.options.readOnly) throw new ReadOnlyMountError(mountId);
     const workflowId = mutationWorkflowId(mountId, req.op, key);
     await this.temporal.workflow.start('mutationWorkflow', {

@@ -48,6 +48,8 @@ export interface NodeMeta {
   mtime: string;
   /** Backend identity of this exact object version (local: `dev:ino`; S3: etag/version). Used by verify. */
   identity: string | null;
+  /** ISO-8601 status-change time where the backend has one (POSIX ctime): drift detection's hint that a file was touched even though its mtime was put back. */
+  ctime?: string | null;
 }
 
 /** Where the bytes of a write come from. Only the executor reads them; they never enter a workflow payload. */
@@ -137,6 +139,8 @@ export interface Executor {
   capabilities(): Capabilities;
   /** Metadata of a node, or null when nothing is there. sha256 is null (stat never reads content). */
   stat(path: string): Promise<NodeMeta | null>;
+  /** Hex sha256 of a file's current content (reads it; for drift checks, never on the write path). */
+  checksum(path: string): Promise<string>;
   /** Children of a directory (or its whole subtree), staging excluded, sorted by path. */
   list(path: string, opts?: ListOptions): Promise<NodeMeta[]>;
   mkdir(path: string, opts: MkdirOptions): Promise<MutationOutcome>;

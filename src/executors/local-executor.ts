@@ -42,6 +42,7 @@ import {
   assertSourceUsable,
   copyFileData,
   copyTree,
+  hashFile,
   entryExists,
   errnoOf,
   fsyncDir,
@@ -121,6 +122,17 @@ export class LocalExecutor implements Executor {
       const rel = normalizeMountPath(p, { allowRoot: true });
       const st = await statOrNull(await resolveInsideRoot(this.rootReal, rel));
       return st ? nodeMetaFromStats(rel, st) : null;
+    });
+  }
+
+  async checksum(p: string): Promise<string> {
+    return this.run('checksum', p, async () => {
+      const rel = normalizeMountPath(p);
+      const abs = await resolveInsideRoot(this.rootReal, rel);
+      const st = await statOrNull(abs);
+      if (!st) throw new NotFoundError(JSON.stringify(rel), { path: rel });
+      if (st.isDirectory()) throw new IsADirectoryError(JSON.stringify(rel), { path: rel });
+      return hashFile(abs);
     });
   }
 

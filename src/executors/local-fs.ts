@@ -147,7 +147,15 @@ export function nodeMetaFromStats(rel: string, st: BigIntStats, sha256: string |
     gid: Number(st.gid),
     mtime: mtimeIso(st),
     identity: `${st.dev}:${st.ino}`,
+    ctime: new Date(Number(st.ctimeNs / 1_000_000n)).toISOString(),
   };
+}
+
+/** Hex sha256 of a file, streamed in CHUNK_BYTES pieces. */
+export async function hashFile(abs: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(abs, { highWaterMark: CHUNK_BYTES })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** Options for {@link streamIntoFile} and the copy helpers. */

@@ -7,6 +7,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { and, eq } from 'drizzle-orm';
+import { nodes } from '../../db/schema';
 import { ENV_NAMES } from '../../src/config';
 import { sha256 } from '../helpers/files';
 import { createTestStack, type TestStack } from '../helpers/stack';
@@ -121,4 +123,22 @@ test('the worker serves Prometheus metrics without paths in labels', async () =>
   expect(body).not.toContain('docs/hello.txt');
   expect(body).not.toMatch(/path="/);
   expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(200);
+});
+
+test('rm of an INCONSISTENT node is refused with one clear line; --force commits it', async () => {
+  expect((await cli('mkdir', 'files:drifted')).code).toBe(0);
+  await stack.client.db
+    .update(nodes)
+    .set({ state: 'INCONSISTENT' })
+    .where(and(eq(nodes.mountId, 'files'), eq(nodes.path, 'drifted')));
+
+  const refused = await cli('rm', 'files:drifted');
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr.trim()).toMatch(/^filestore: INCONSISTENT_NODE: files:drifted changed outside Filestore .*pass force$/);
+  expect(await fs.stat(path.join(dir, 'drifted'))).toBeTruthy();
+
+  const forced = await cli('rm', 'files:drifted', '--force', '--json');
+  expect(forced.code).toBe(0);
+  expect(JSON.parse(forced.stdout)).toMatchObject({ status: 'COMMITTED', op: 'delete', path: 'drifted' });
+  await expect(fs.stat(path.join(dir, 'drifted'))).rejects.toMatchObject({ code: 'ENOENT' });
 });
