@@ -9,13 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: bash scripts/bench.sh <bench-file.ts> [args...]" >&2; exit 2; }
 bash scripts/bootstrap.sh >&2
-node -e "
-  const { loadConfig } = require('./dist/src/config');
-  const { ensurePostgres } = require('./dist/src/dev/private-postgres');
-  const c = loadConfig();
-  ensurePostgres(c.databaseUrl, c.stateDir).then((pg) => { if (pg) console.error('bench: started a private Postgres in ' + pg.dataDir); })
-    .catch((e) => { console.error('bench: ' + e.message); process.exit(1); });
-"
+node bin/filestore.js services up >&2
 file="$1"
 shift
 report="$(mktemp)"

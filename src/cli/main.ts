@@ -8,10 +8,13 @@ import { runMigrations } from '../../db/client';
 import { FilestoreClient, type MutationHandle } from '../client';
 import { loadConfig, type Config } from '../config';
 import { runDevStack } from '../dev/dev-stack';
+import { ensurePostgres } from '../dev/private-postgres';
+import { ensureRedis } from '../dev/private-redis';
 import { FilestoreError, InvalidRequestError } from '../errors';
 import { createLogger } from '../logger';
 import { startWorker } from '../worker';
 import { formatJournal, formatMounts, formatNodes, formatResult } from './format';
+import { registerWatchCommands } from './watch-commands';
 
 /** Splits `<mount>:<path>`; the path part is validated by the client. */
 export function parseTarget(arg: string): { mount: string; path: string } {
@@ -61,6 +64,18 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .command('dev')
     .description('run the whole stack in the foreground: Postgres, Temporal dev server + Web UI, migrations, worker')
     .action(async () => runDevStack(cfg(), createLogger(cfg().logLevel), out));
+
+  program
+    .command('services')
+    .description('service helpers for scripts')
+    .command('up')
+    .description('make sure Postgres and Redis answer, starting private ones that keep running if none do')
+    .action(async () => {
+      const pg = await ensurePostgres(cfg().databaseUrl, cfg().stateDir);
+      out(pg ? `postgres: started a private cluster in ${pg.dataDir}` : 'postgres: answering');
+      const redis = await ensureRedis(cfg().redisUrl, cfg().stateDir, true);
+      out(redis ? `redis: started a private redis-server at ${cfg().redisUrl}` : 'redis: answering');
+    });
 
   program
     .command('migrate')
@@ -167,6 +182,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       if (!row) throw new FilestoreError('NOT_FOUND', `${t.mount}:${t.path} is not in the catalog`);
       out(o.json ? JSON.stringify(row) : formatNodes([row], { long: true }));
     });
+
+  registerWatchCommands(program, mount, { cfg, connect, out });
 
   const journalCmd = program.command('journal').description('the mutation journal');
   journalCmd

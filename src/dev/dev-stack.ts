@@ -6,10 +6,12 @@
 import path from 'node:path';
 import { openCatalog, runMigrations } from '../../db/client';
 import { addLocalMount, listMounts } from '../catalog/mounts';
-import type { Config } from '../config';
+import { ENV_NAMES, type Config } from '../config';
 import type { Logger } from '../logger';
+import { startWatcherService } from '../watcher/watcher-service';
 import { startWorker } from '../worker';
 import { ensurePostgres } from './private-postgres';
+import { ensureRedis } from './private-redis';
 import { findTemporalCli, startTemporalDevServer, temporalAnswers, type DevServer } from './temporal-dev-server';
 
 export async function runDevStack(config: Config, log: Logger, out: (line: string) => void = console.log): Promise<void> {
@@ -22,6 +24,11 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
     if (pg) {
       stops.push(() => pg.stop());
       out(`postgres   private cluster in ${pg.dataDir}`);
+    }
+    const redis = await ensureRedis(config.redisUrl, config.stateDir);
+    if (redis) {
+      stops.push(() => redis.stop());
+      out(`redis      private redis-server at ${config.redisUrl}`);
     }
     await runMigrations(config.databaseUrl);
     out(`catalog    ${config.databaseUrl.replace(/\/\/[^@]*@/, '//')} (migrated)`);
@@ -50,8 +57,8 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
     try {
       if ((await listMounts(catalog.db)).length === 0) {
         const root = path.join(config.stateDir, 'mounts', 'demo');
-        await addLocalMount(catalog.db, { id: 'demo', rootPath: root, createRoot: true });
-        out(`mount      demo → ${root} (created because no mount existed)`);
+        await addLocalMount(catalog.db, { id: 'demo', rootPath: root, createRoot: true, watch: true });
+        out(`mount      demo → ${root} (watched; created because no mount existed)`);
       }
     } finally {
       await catalog.close();
@@ -60,10 +67,16 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
     const worker = await startWorker(config, { logger: log });
     stops.push(() => worker.shutdown());
     out(`worker     task queue ${config.taskQueue}; serving ${worker.servedMounts().join(', ') || 'no local mounts yet'}`);
-    out(`metrics    ${worker.metricsUrl}`);
+    // The dev stack shows drift detection live unless FILESTORE_ENABLE_WATCHERS=false was set explicitly.
+    const watcherConfig = { ...config, enableWatchers: process.env[ENV_NAMES.enableWatchers] === undefined ? true : config.enableWatchers };
+    const watcher = await startWatcherService(watcherConfig, { logger: log });
+    stops.push(() => watcher.shutdown());
+    out(`watcher    ${watcher.watchedMounts().join(', ') || 'no watched mounts'} (chokidar ${watcherConfig.enableWatchers ? 'on' : 'off'}; drift queue ${config.driftQueue})`);
+    out(`metrics    ${worker.metricsUrl} (worker), ${watcher.metricsUrl} (watcher)`);
     out(`web ui     ${uiUrl}/namespaces/${config.temporalNamespace}/workflows`);
     out('');
     out('ready — try:  ./bin/filestore.js put README.md demo:readme.md   (Ctrl-C stops everything)');
+    out('       drift: change a file by hand in a watched mount\'s folder, then ./bin/filestore.js drift ls');
 
     await new Promise<void>((resolve, reject) => {
       process.once('SIGINT', () => resolve());

@@ -33,14 +33,19 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-/** Starts redis-server on the URL's host and port; resolves once it answers PING. */
-export async function startPrivateRedis(redisUrl: string, binary: string, logFile: string): Promise<PrivateRedis> {
+/**
+ * Starts redis-server on the URL's host and port; resolves once it answers PING. `detached` leaves
+ * it running after this process exits (for `filestore services up`); otherwise it is our child.
+ */
+export async function startPrivateRedis(redisUrl: string, binary: string, logFile: string, detached = false): Promise<PrivateRedis> {
   const url = new URL(redisUrl);
   const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const child = spawn(binary, ['--port', url.port || '6379', '--bind', host, '--save', '', '--appendonly', 'no', '--logfile', logFile], {
     stdio: 'ignore',
+    detached,
   });
+  if (detached) child.unref();
   const deadline = Date.now() + 15_000;
   while (!(await redisAnswers(redisUrl))) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}; see ${logFile}`);
@@ -62,9 +67,9 @@ export async function startPrivateRedis(redisUrl: string, binary: string, logFil
 }
 
 /** Makes sure a Redis answers at `redisUrl`, starting a private one if none does; null when one already answered. */
-export async function ensureRedis(redisUrl: string, stateDir: string): Promise<PrivateRedis | null> {
+export async function ensureRedis(redisUrl: string, stateDir: string, detached = false): Promise<PrivateRedis | null> {
   if (await redisAnswers(redisUrl)) return null;
   const binary = findRedisServer();
   if (!binary) throw new Error(`no Redis answers at ${redisUrl} and redis-server is not installed (apt-get install redis-server)`);
-  return startPrivateRedis(redisUrl, binary, path.join(stateDir, 'redis.log'));
+  return startPrivateRedis(redisUrl, binary, path.join(stateDir, 'redis.log'), detached);
 }
