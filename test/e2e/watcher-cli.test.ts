@@ -1,0 +1,123 @@
+/**
+ * `filestore watcher` as a real process, driven through the CLI as a person would: a watched
+ * mount, a change made by hand, `drift ls`, `mount set --no-watch`, and the watcher's /metrics.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { ENV_NAMES } from '../../src/config';
+import { createTestStack, type TestStack } from '../helpers/stack';
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, '..', '..', 'bin', 'filestore.js');
+
+let stack: TestStack;
+let env: NodeJS.ProcessEnv;
+let watcher: ChildProcess;
+let metricsPort: number;
+let dir: string;
+const queue = `drift-cli-${randomBytes(3).toString('hex')}`;
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  stack = await createTestStack({ worker: false });
+  metricsPort = 20000 + Math.floor(Math.random() * 20000);
+  env = {
+    ...process.env,
+    [ENV_NAMES.databaseUrl]: stack.config.databaseUrl,
+    [ENV_NAMES.temporalAddress]: stack.config.temporalAddress,
+    [ENV_NAMES.taskQueue]: stack.config.taskQueue,
+    [ENV_NAMES.driftQueue]: queue,
+    [ENV_NAMES.mountRefreshMs]: '500',
+    [ENV_NAMES.logLevel]: 'warn',
+  };
+  dir = path.join(stack.tmp, 'watched-by-cli');
+  await fs.mkdir(dir);
+  expect((await cli('mount', 'add', 'seen', '--local', dir, '--watch')).code).toBe(0);
+  watcher = spawn(process.execPath, [BIN, 'watcher'], {
+    env: { ...env, [ENV_NAMES.enableWatchers]: 'true', [ENV_NAMES.watcherMetricsPort]: String(metricsPort) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitFor('the watcher to serve /healthz', async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.ok, 30_000);
+});
+afterAll(async () => {
+  watcher?.kill('SIGTERM');
+  if (watcher && watcher.exitCode === null) await new Promise((r) => watcher.once('exit', r));
+  const redis = new Redis(stack.config.redisUrl);
+  const keys = await redis.keys(`bull:${queue}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  await stack?.teardown();
+});
+
+test('a file made by hand shows up in `drift ls`, and the watcher exports its metrics', async () => {
+  // chokidar needs a moment after the process came up to have the mount under watch.
+  await new Promise((r) => setTimeout(r, 1000));
+  await fs.writeFile(path.join(dir, 'by-hand.txt'), 'nobody told Filestore');
+  const events = await waitFor(
+    'the drift event',
+    async () => {
+      const res = await cli('drift', 'ls', '--json');
+      const rows = JSON.parse(res.stdout) as Array<{ mountId: string; path: string; kind: string }>;
+      return rows.length > 0 ? rows : null;
+    },
+    15_000,
+  );
+  expect(events).toEqual([expect.objectContaining({ mountId: 'seen', path: 'by-hand.txt', kind: 'added' })]);
+  const human = await cli('drift', 'ls');
+  expect(human.stdout).toMatch(/added\s+seen:by-hand\.txt\s+file 21 bytes/);
+  const stat = JSON.parse((await cli('stat', 'seen:by-hand.txt', '--json')).stdout);
+  expect(stat).toMatchObject({ state: 'INCONSISTENT', kind: 'file', size: 21 });
+
+  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  expect(body).toMatch(/filestore_watcher_events_total\{mount="seen",event="add"\} [1-9]/);
+  expect(body).toMatch(/filestore_drift_detected_total\{mount="seen",kind="added"\} 1/);
+  expect(body).toMatch(/filestore_drift_detection_latency_seconds_count\{mount="seen"\} 1/);
+  expect(body).toMatch(/filestore_drift_jobs_total\{kind="\w+",stage="processed"\} [1-9]/);
+  expect(body).toMatch(/filestore_drift_queue_depth\{state="waiting"\} \d+/);
+  expect(body).not.toContain('by-hand.txt');
+});
+
+test('mount set toggles watching; the watcher drops and picks up the mount', async () => {
+  const off = await cli('mount', 'set', 'seen', '--no-watch');
+  expect(off.code).toBe(0);
+  expect(JSON.parse((await cli('mount', 'ls', '--json')).stdout)[0].options).toMatchObject({ watch: false });
+  // Unwatched: a new file is not reported.
+  await new Promise((r) => setTimeout(r, 1500));
+  await fs.writeFile(path.join(dir, 'unseen.txt'), 'not watched');
+  await new Promise((r) => setTimeout(r, 2500));
+  expect((JSON.parse((await cli('drift', 'ls', '--json')).stdout) as Array<{ path: string }>).map((e) => e.path)).toEqual(['by-hand.txt']);
+
+  // Watched again: the startup scan of the mount finds what changed meanwhile.
+  expect((await cli('mount', 'set', 'seen', '--watch')).code).toBe(0);
+  await waitFor(
+    'unseen.txt found by the rescan',
+    async () => (JSON.parse((await cli('drift', 'ls', '--json')).stdout) as Array<{ path: string }>).some((e) => e.path === 'unseen.txt'),
+    15_000,
+  );
+  const bad = await cli('mount', 'set', 'seen');
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr.trim()).toMatch(/^filestore: INVALID_REQUEST: nothing to set/);
+});
