@@ -2,9 +2,9 @@
  * Workflow bundle entry for the benchmarks: everything the real worker registers, plus
  * `bareWorkflow`, the Temporal-only baseline a mutation is compared against.
  *
- * `bareWorkflow` has the shape of `mutationWorkflow` with Filestore taken out: five no-op
+ * `bareWorkflow` has the shape of `mutationWorkflow` with Filestore taken out: six no-op
  * activities in sequence, on the same two task queues and with the same timeout/retry presets —
- * begin and commit on the base queue, execute, verify and finalize on the second ("mount") queue —
+ * begin, commit and publish on the base queue, execute, verify and finalize on the second ("mount") queue —
  * each carrying the same payload the mutation passes around (its request, with the inline
  * content). What is left is the cost of orchestration alone.
  * Deterministic code only: the activities are imported as types.
@@ -35,5 +35,6 @@ export async function bareWorkflow(input: BareInput): Promise<{ steps: number }>
   const verified = await verify.bareVerify({ payload: input.payload, step: executed.step });
   const committed = await base.bareCommit({ payload: input.payload, step: verified.step });
   const finalized = await cleanup.bareFinalize({ step: committed.step });
-  return { steps: finalized.step };
+  const published = await proxyActivities<BareActivities>(ACTIVITY_PRESETS.notify).barePublish({ step: finalized.step });
+  return { steps: published.step };
 }

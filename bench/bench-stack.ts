@@ -28,7 +28,7 @@ export function log(message: string): void {
 /** The bare baseline's activities: no work, small results, like a mutation's steps minus Filestore. */
 export function createBareActivities() {
   const step = async (input: { payload?: string; step?: number }) => ({ step: (input.step ?? 0) + 1 });
-  return { bareBegin: step, bareExecute: step, bareVerify: step, bareCommit: step, bareFinalize: step };
+  return { bareBegin: step, bareExecute: step, bareVerify: step, bareCommit: step, bareFinalize: step, barePublish: step };
 }
 
 export interface BenchStack {

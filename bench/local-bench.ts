@@ -6,7 +6,7 @@
  *      (start → result) vs `cp src dst && sync`. Target: workflow/baseline ≤ 1.15. Also the peak
  *      RSS of this process (the worker runs in it) during the write, to show constant memory.
  *   2. Small writes: BENCH_SMALL_COUNT writes of 4 KiB inline content to distinct paths, at
- *      BENCH_CONCURRENCY in flight, vs the same number of bare workflows (five no-op activities
+ *      BENCH_CONCURRENCY in flight, vs the same number of bare workflows (six no-op activities
  *      on two task queues, see bench/bare-workflows.ts). Target: mutations/s ÷ bare/s ≥ 0.6.
  *      Also where the time goes: per-step queue wait and run time from a sample of histories.
  *
@@ -438,6 +438,7 @@ function report(large: LargeFigures, small: SmallFigures): string {
     ['verify (mount queue)', 'verifyMutation', 'bareVerify'],
     ['commit (base queue)', 'commitMutation', 'bareCommit'],
     ['finalize (mount queue)', 'finalizeMutation', 'bareFinalize'],
+    ['publish change (base queue)', 'publishChange', 'barePublish'],
   ];
   const f = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(2));
   for (const [label, mName, bName] of pairs) {
