@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything Filestore needs, from the registries only (no binary downloads):
-#   npm packages (npm ci when the lock file is newer than node_modules),
+#   npm packages (the locked versions, when the lock file is newer than node_modules),
 #   the Temporal CLI (go install into the git-ignored .tools/bin, once, unless one is already available),
 #   and the compiled dist/ that bin/filestore.js runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "bootstrap: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: npm 11 writes lock files that record only this platform's optional
+  # native packages (@swc/core-*, msgpackr-extract-*) and then `npm ci` refuses them as out of sync
+  # (npm/cli#8669, #4828). With the lock file present, `npm install` installs exactly its versions.
+  echo "bootstrap: npm install (locked versions)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 TEMPORAL_CLI_VERSION=v1.5.1   # later tags carry a replace directive that go install refuses
