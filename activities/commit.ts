@@ -5,6 +5,7 @@
 import { and, eq, like, ne, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journal, nodes, snapshots, type NodeRow } from '../db/schema';
+import { belowPattern } from '../src/catalog/subtree';
 import { CommitError } from '../src/errors';
 import type { MutationOutcome, NodeMeta } from '../src/executors/executor';
 import { mutationOutcomes } from '../src/metrics';
@@ -13,11 +14,6 @@ import { primaryPath, type MutationRequest, type MutationResult, type NodeSummar
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 const CHUNK = 1000;
-
-/** LIKE pattern matching everything strictly below `p` (with %, _ and \ escaped). */
-export function belowPattern(p: string): string {
-  return `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
-}
 
 function subtreeOf(mountId: string, p: string) {
   return and(eq(nodes.mountId, mountId), or(eq(nodes.path, p), like(nodes.path, belowPattern(p))));

@@ -10,7 +10,7 @@ import { InvalidRequestError, VerificationError } from '../src/errors';
 import type { Executor, KnownContent, MutationOutcome, NodeMeta, WriteSource } from '../src/executors/executor';
 import type { ExecutorRegistry } from '../src/executors/registry';
 import type { MutationRequest } from '../src/mutations';
-import { belowPattern } from './commit';
+import { belowPattern } from '../src/catalog/subtree';
 
 export interface ExecuteDeps {
   db: Db;

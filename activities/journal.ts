@@ -19,7 +19,7 @@ import {
 import { mutationOutcomes } from '../src/metrics';
 import { IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } from '../src/mutations';
 import { normalizeMountPath, pathsOverlap, isStrictlyInside } from '../src/paths';
-import { belowPattern } from './commit';
+import { belowPattern } from '../src/catalog/subtree';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 

@@ -10,15 +10,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { dropDatabase, runMigrations } from '../db/client';
 import { FilestoreClient } from '../src/client';
 import { loadConfig, type Config } from '../src/config';
-import { findTemporalCli } from '../src/dev/temporal-dev-server';
-import { SEARCH_ATTRIBUTES } from '../src/mutations';
 import { startWorker, type RunningWorker } from '../src/worker';
 import { testDatabaseUrl } from '../test/helpers/stack';
+import { bundleWorkflows, startTemporalTestServer } from '../test/helpers/temporal-env';
 
 /** Progress and diagnostics: stderr, so stdout carries only the report. */
 export function log(message: string): void {
@@ -45,15 +43,6 @@ export interface BenchStack {
   teardown(): Promise<void>;
 }
 
-const quietBundlerLogger = {
-  info() {},
-  warn() {},
-  error: (m: string) => log(m),
-  debug() {},
-  trace() {},
-  log() {},
-};
-
 export async function createBenchStack(): Promise<BenchStack> {
   // Before anything touches the Runtime (createLocal does): SDK logs at WARN, on stderr.
   try {
@@ -75,24 +64,12 @@ export async function createBenchStack(): Promise<BenchStack> {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'filestore-bench-'));
     cleanups.push({ what: 'remove temp dir', fn: () => fs.rm(tmp, { recursive: true, force: true }) });
 
-    const cli = findTemporalCli(loadConfig());
-    if (!cli) throw new Error('Temporal CLI not found: run scripts/bootstrap.sh (npm run bench:local does) or set TEMPORAL_CLI_PATH');
     log('starting the Temporal dev server');
-    const env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path: cli },
-        ip: '127.0.0.1',
-        searchAttributes: Object.values(SEARCH_ATTRIBUTES),
-        log: { format: 'pretty', level: 'error' },
-      },
-    });
+    const env = await startTemporalTestServer();
     cleanups.push({ what: 'stop the Temporal dev server', fn: () => env.teardown() });
 
     log('bundling workflows');
-    const bundle = await bundleWorkflowCode({
-      workflowsPath: path.join(__dirname, 'bare-workflows.ts'),
-      logger: quietBundlerLogger as never,
-    });
+    const bundle = { code: await bundleWorkflows(path.join(__dirname, 'bare-workflows.ts')) };
     const bundlePath = path.join(tmp, 'workflows.js');
     await fs.writeFile(bundlePath, bundle.code);
 

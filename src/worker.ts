@@ -8,11 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { Redis } from 'ioredis';
-import { Client as PgClient } from 'pg';
 import { openCatalog, type Catalog } from '../db/client';
 import type { MountRow } from '../db/schema';
 import { createActivities, withTypedFailures, type ActivityDeps } from '../activities';
-import { listMounts, MOUNTS_CHANNEL } from './catalog/mounts';
+import { followMounts } from './catalog/mount-follower';
+import { listMounts } from './catalog/mounts';
 import { mountTaskQueue, type Config } from './config';
 import { ExecutorRegistry } from './executors/registry';
 import type { Logger } from './logger';
@@ -146,23 +146,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     }
   }
 
-  let refreshing: Promise<void> = Promise.resolve();
-  const scheduleRefresh = () => {
-    refreshing = refreshing.then(refreshMounts).catch((err: Error) => log?.warn({ err: err.message }, 'mount refresh failed'));
-    return refreshing;
-  };
-  await refreshMounts();
-  const timer = setInterval(scheduleRefresh, config.mountRefreshMs);
-  timer.unref();
-
-  // LISTEN for mount changes so `filestore mount add` takes effect at once; polling stays as the fallback.
-  const listener = new PgClient({ connectionString: config.databaseUrl });
-  listener.on('error', () => undefined);
-  await listener.connect().then(
-    () => listener.query(`LISTEN ${MOUNTS_CHANNEL}`),
-    () => undefined,
-  );
-  listener.on('notification', () => void scheduleRefresh());
+  const follower = await followMounts(config.databaseUrl, config.mountRefreshMs, refreshMounts, log);
 
   let metrics: MetricsServer | null = null;
   if (opts.metrics ?? true) metrics = await startMetricsServer(config.metricsPort, '0.0.0.0', () => !stopping);
@@ -171,15 +155,13 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
 
   return {
     servedMounts: () => [...mountWorkers.keys()],
-    refreshMounts: () => scheduleRefresh(),
+    refreshMounts: () => follower.refresh(),
     metricsUrl: metrics?.url.replace('0.0.0.0', '127.0.0.1') ?? null,
     done,
     async shutdown() {
       if (stopping) return;
       stopping = true;
-      clearInterval(timer);
-      await refreshing;
-      await listener.end().catch(() => undefined);
+      await follower.stop();
       for (const w of [general, ...mountWorkers.values()]) {
         if (w.getState() === 'RUNNING') w.shutdown();
       }

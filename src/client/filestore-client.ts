@@ -16,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { and, desc, eq, like, ne, or, type SQL } from 'drizzle-orm';
 import { openCatalog, type Catalog } from '../../db/client';
 import { journal, nodes, type JournalRow, type NodeRow } from '../../db/schema';
-import { belowPattern } from '../../activities/commit';
+import { belowPattern } from '../catalog/subtree';
 import { getMount, listMounts, addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
 import { loadConfig, mountTaskQueue, type Config } from '../config';
 import {

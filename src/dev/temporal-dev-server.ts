@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { PROJECT_DIR, type Config } from '../config';
 import { devServerSearchAttributeArgs } from '../temporal';
+import { stopChild } from './child-process';
 
 /** The project's own tools folder (git-ignored); scripts/bootstrap.sh builds the Temporal CLI into it. */
 export const TOOLS_BIN = path.join(PROJECT_DIR, '.tools', 'bin');
@@ -78,12 +79,6 @@ export async function startTemporalDevServer(opts: { cliPath: string; address: s
     address: opts.address,
     uiUrl: `http://${host}:${opts.uiPort}`,
     process: child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-      }),
+    stop: () => stopChild(child),
   };
 }

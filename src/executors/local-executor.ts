@@ -2,17 +2,16 @@
  * The Executor of a directory on a local (or locally mounted) disk.
  *
  * Every mutation follows the same shape under `<root>/.filestore-staging/<txId>/` (see
- * local-staging.ts): validate → write the plan → create parents → stage new bytes → back up what
- * will be replaced → one atomic rename into place → fsync → mark the plan applied with its outcome.
- * A crash between any two steps leaves a plan from which a retry finishes the op and an undo
- * restores the state before it.
+ * local-staging.ts; local-transaction.ts drives it): validate → write the plan → create parents →
+ * stage new bytes → back up what will be replaced → one atomic rename into place → fsync → mark
+ * the plan applied with its outcome. A crash between any two steps leaves a plan from which a
+ * retry finishes the op and an undo restores the state before it.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
-  FilestoreError,
   InvalidRequestError,
   IsADirectoryError,
   MountUnavailableError,
@@ -21,7 +20,7 @@ import {
   ReadOnlyMountError,
 } from '../errors';
 import { bytesWritten, timeExecutor } from '../metrics';
-import { ancestorsOf, isStrictlyInside, joinPath, normalizeMountPath, parentPath, resolveInsideRoot } from '../paths';
+import { isStrictlyInside, normalizeMountPath, resolveInsideRoot } from '../paths';
 import type {
   Capabilities,
   CopyOptions,
@@ -32,41 +31,25 @@ import type {
   MountSpec,
   MoveOptions,
   MutationOp,
-  MutationOptions,
   MutationOutcome,
   NodeMeta,
   WriteOptions,
   WriteSource,
 } from './executor';
-import {
-  assertSourceUsable,
-  copyFileData,
-  copyTree,
-  hashFile,
-  entryExists,
-  errnoOf,
-  fsyncDir,
-  listEntries,
-  lstatOrNull,
-  mapFsError,
-  nodeMetaFromStats,
-  renameAnywhere,
-  statOrNull,
-  streamIntoFile,
-  walkTree,
-} from './local-fs';
+import { assertSourceUsable, entryExists, errnoOf, fsyncDir, listEntries, lstatOrNull, mapFsError, nodeMetaFromStats, statOrNull } from './local-fs';
+import { copyFileData, hashFile, renameAnywhere, streamIntoFile } from './local-transfer';
 import {
   type MutationStep,
   type Plan,
-  type PlanRequest,
   TxStaging,
-  assertPlanMatches,
   commitStagedFile,
   listStagedTransactions,
   removeScratch,
   takeBackup,
   undoPlan,
 } from './local-staging';
+import { createPlanDirs, hostPath, missingParents, q, runTransaction } from './local-transaction';
+import { type TreeCopyContext, copyTreeInto } from './local-tree-copy';
 
 export type { MutationStep } from './local-staging';
 
@@ -75,10 +58,6 @@ export interface LocalExecutorHooks {
   /** Runs after each durable step of a mutation; throwing aborts the call as a crash would. */
   afterStep?: (step: MutationStep, ctx: { op: MutationOp; txId: string }) => void | Promise<void>;
 }
-
-type PlanDraft = Pick<Plan, 'kind' | 'hadPrevious' | 'createdDirs'>;
-
-const q = (p: string): string => JSON.stringify(p);
 
 /** Executor for a local directory; every path it touches is proven to stay inside the mount root. */
 export class LocalExecutor implements Executor {
@@ -158,13 +137,13 @@ export class LocalExecutor implements Executor {
       const rel = normalizeMountPath(p);
       const abs = await resolveInsideRoot(this.rootReal, rel);
       const parents = opts.parents ?? true;
-      return this.transact({ op: 'mkdir', target: rel }, opts, async () => {
+      return runTransaction(this.tx(), { op: 'mkdir', target: rel }, opts, async () => {
         const st = await statOrNull(abs);
         if (st && (!st.isDirectory() || !parents)) throw new AlreadyExistsError(q(rel));
-        const createdDirs = st ? [] : [...(await this.missingParents(rel, parents)), rel];
+        const createdDirs = st ? [] : [...(await missingParents(this.rootReal, rel, parents)), rel];
         return { kind: 'directory', hadPrevious: st !== null, createdDirs };
       }, async (_staging, plan) => {
-        await this.makeDirs(plan);
+        await createPlanDirs(this.tx(), plan);
         const upserted = await this.metas(plan.createdDirs.length > 0 ? plan.createdDirs : [rel]);
         return { op: 'mkdir', upserted, removed: [], bytesWritten: 0 };
       });
@@ -176,15 +155,15 @@ export class LocalExecutor implements Executor {
       this.assertWritable();
       const rel = normalizeMountPath(p);
       const abs = await resolveInsideRoot(this.rootReal, rel);
-      return this.transact({ op: 'write', target: rel }, opts, async () => {
+      return runTransaction(this.tx(), { op: 'write', target: rel }, opts, async () => {
         const st = await statOrNull(abs);
         if (st?.isDirectory()) throw new IsADirectoryError(q(rel));
         if (st && !opts.overwrite) throw new AlreadyExistsError(q(rel));
-        const createdDirs = await this.missingParents(rel, opts.createParents ?? true);
+        const createdDirs = await missingParents(this.rootReal, rel, opts.createParents ?? true);
         await assertSourceUsable(source, opts.maxBytes);
         return { kind: 'file', hadPrevious: st !== null, createdDirs };
       }, async (staging, plan) => {
-        await this.makeDirs(plan);
+        await createPlanDirs(this.tx(), plan);
         let staged;
         try {
           staged = await streamIntoFile(source, staging.dataTmp, opts);
@@ -210,7 +189,7 @@ export class LocalExecutor implements Executor {
       const to = normalizeMountPath(dst);
       const [fromAbs, toAbs] = [await resolveInsideRoot(this.rootReal, from), await resolveInsideRoot(this.rootReal, to)];
       if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot copy ${q(from)} into itself (${q(to)})`);
-      return this.transact({ op: 'copy', target: to, src: from }, opts, async () => {
+      return runTransaction(this.tx(), { op: 'copy', target: to, src: from }, opts, async () => {
         const sst = await statOrNull(fromAbs);
         if (!sst) throw new NotFoundError(`copy source ${q(from)}`);
         const isDir = sst.isDirectory();
@@ -220,11 +199,11 @@ export class LocalExecutor implements Executor {
           throw isDir ? new AlreadyExistsError(q(to)) : new IsADirectoryError(`copy destination ${q(to)}`);
         }
         if (dstSt && !opts.overwrite) throw new AlreadyExistsError(q(to));
-        const createdDirs = await this.missingParents(to, opts.createParents ?? true);
+        const createdDirs = await missingParents(this.rootReal, to, opts.createParents ?? true);
         return { kind: isDir ? 'directory' : 'file', hadPrevious: dstSt !== null, createdDirs };
       }, async (staging, plan) => {
-        await this.makeDirs(plan);
-        if (plan.kind === 'directory') return this.copyTreeInto(staging, plan, fromAbs, toAbs, opts);
+        await createPlanDirs(this.tx(), plan);
+        if (plan.kind === 'directory') return copyTreeInto(this.tx(), staging, plan, fromAbs, toAbs, opts);
         const sst = await statOrNull(fromAbs);
         if (!sst || sst.isDirectory()) throw new NotFoundError(`copy source file ${q(from)}`);
         const staged = await copyFileData(fromAbs, staging.dataTmp, sst, opts.known?.[''], opts);
@@ -243,15 +222,15 @@ export class LocalExecutor implements Executor {
       const to = normalizeMountPath(dst);
       const [fromAbs, toAbs] = [await resolveInsideRoot(this.rootReal, from), await resolveInsideRoot(this.rootReal, to)];
       if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot move ${q(from)} into itself (${q(to)})`);
-      return this.transact({ op: 'move', target: to, src: from }, opts, async () => {
+      return runTransaction(this.tx(), { op: 'move', target: to, src: from }, opts, async () => {
         const sst = await statOrNull(fromAbs);
         if (!sst) throw new NotFoundError(`move source ${q(from)}`);
         const dstSt = await statOrNull(toAbs);
         if (dstSt && (!opts.overwrite || dstSt.isDirectory() || sst.isDirectory())) throw new AlreadyExistsError(q(to));
-        const createdDirs = await this.missingParents(to, opts.createParents ?? true);
+        const createdDirs = await missingParents(this.rootReal, to, opts.createParents ?? true);
         return { kind: sst.isDirectory() ? 'directory' : 'file', hadPrevious: dstSt !== null, createdDirs };
       }, async (staging, plan) => {
-        await this.makeDirs(plan);
+        await createPlanDirs(this.tx(), plan);
         let moved = 0;
         if (await entryExists(fromAbs)) {
           if (plan.hadPrevious) await takeBackup(staging, toAbs, 'rename', this.stepper(plan));
@@ -284,7 +263,7 @@ export class LocalExecutor implements Executor {
       this.assertWritable();
       const rel = normalizeMountPath(p);
       const abs = await resolveInsideRoot(this.rootReal, rel);
-      return this.transact({ op: 'delete', target: rel }, opts, async () => {
+      return runTransaction(this.tx(), { op: 'delete', target: rel }, opts, async () => {
         const st = await lstatOrNull(abs);
         if (!st) throw new NotFoundError(q(rel));
         if (st.isDirectory() && !opts.recursive && (await fs.readdir(abs)).length > 0) throw new DirectoryNotEmptyError(q(rel));
@@ -335,119 +314,19 @@ export class LocalExecutor implements Executor {
     return this.run('pending', '', () => listStagedTransactions(this.rootReal));
   }
 
-  /**
-   * The idempotency core: an applied plan answers with its stored outcome; an unfinished one is
-   * resumed with the history it recorded (never re-derived: after a crash the target may already
-   * hold the new content); otherwise `prepare` validates and describes the op, and the plan is
-   * written before anything destructive happens.
-   */
-  private async transact(
-    req: PlanRequest,
-    opts: MutationOptions,
-    prepare: () => Promise<PlanDraft>,
-    apply: (staging: TxStaging, plan: Plan) => Promise<MutationOutcome>,
-  ): Promise<MutationOutcome> {
-    const staging = new TxStaging(this.rootReal, opts.txId, this.mountId);
-    let plan = await staging.readPlan();
-    if (plan) {
-      assertPlanMatches(plan, req);
-      if (plan.applied && plan.outcome) return plan.outcome;
-    } else {
-      plan = { version: 1, txId: opts.txId, ...req, ...(await prepare()), applied: false };
-      await staging.ensure();
-      await staging.savePlan(plan);
-    }
-    await this.step('plan-saved', plan);
-    try {
-      const outcome = await apply(staging, plan);
-      plan.applied = true;
-      plan.outcome = outcome;
-      await staging.savePlan(plan);
-      return outcome;
-    } catch (err) {
-      const mapped = mapFsError(err, q(req.target), { mountId: this.mountId });
-      if (mapped instanceof FilestoreError && !mapped.retryable) {
-        // A permanent failure will not be retried: leave the mount as it was, not half-done.
-        // If this cleanup itself fails the plan stays, and the workflow's undo finishes it.
-        await undoPlan(this.rootReal, staging, plan).catch(() => undefined);
-      }
-      throw mapped;
-    }
-  }
-
-  /** Copies a directory tree into staging/tree.tmp, then renames it into place in one step. */
-  private async copyTreeInto(staging: TxStaging, plan: Plan, fromAbs: string, toAbs: string, opts: CopyOptions): Promise<MutationOutcome> {
-    const to = plan.target;
-    let hashes = plan.staged?.hashes;
-    let bytes = plan.staged?.bytes ?? 0;
-    // Plan says staged, no tree.tmp left, destination present: the rename happened before a crash.
-    const landed = hashes !== undefined && !(await entryExists(staging.treeTmp)) && (await entryExists(toAbs));
-    if (!landed) {
-      await fs.rm(staging.treeTmp, { recursive: true, force: true });
-      const entries = await walkTree(fromAbs, plan.src ?? '', opts.maxEntries);
-      const sums: Record<string, string> = {};
-      let done = 0;
-      await copyTree(fromAbs, staging.treeTmp, entries, async (entry, src, dest) => {
-        const known = opts.known?.[entry.rel];
-        const r = await copyFileData(src, dest, entry.stats, known, { signal: opts.signal, onProgress: (n) => opts.onProgress?.(done + n) });
-        sums[entry.rel] = r.sha256;
-        done += r.bytes;
-      });
-      [hashes, bytes] = [sums, done];
-      this.countBytes(bytes);
-      await this.step('data-staged', plan);
-      if (await entryExists(toAbs)) throw new AlreadyExistsError(q(to));
-      plan.staged = { bytes, hashes };
-      await staging.savePlan(plan);
-      await fs.rename(staging.treeTmp, toAbs);
-      await fsyncDir(path.dirname(toAbs));
-      await this.step('committed', plan);
-    }
-    const upserted = await this.metas(plan.createdDirs);
-    for (const entry of await walkTree(toAbs, to)) {
-      if (entry.kind === 'symlink') continue;
-      upserted.push(nodeMetaFromStats(joinPath(to, entry.rel), entry.stats, hashes?.[entry.rel] ?? null));
-    }
-    return { op: 'copy', upserted, removed: [], bytesWritten: bytes };
-  }
-
-  /** Ancestors of `rel` that do not exist yet (parents first); refuses a file in the way. */
-  private async missingParents(rel: string, mayCreate: boolean): Promise<string[]> {
-    const ancestors = ancestorsOf(rel);
-    for (let i = 0; i < ancestors.length; i++) {
-      const st = await statOrNull(this.abs(ancestors[i]));
-      if (!st) {
-        if (!mayCreate) throw new NotFoundError(`parent directory ${q(parentPath(rel))}`);
-        return ancestors.slice(i);
-      }
-      if (!st.isDirectory()) throw new NotADirectoryError(q(ancestors[i]));
-    }
-    return [];
-  }
-
-  /** Creates the plan's directories; ones already there (from an earlier attempt) are fine. */
-  private async makeDirs(plan: Plan): Promise<void> {
-    for (const dir of plan.createdDirs) {
-      const abs = this.abs(dir);
-      try {
-        await fs.mkdir(abs);
-      } catch (err) {
-        if (errnoOf(err) !== 'EEXIST') throw err;
-        if (!(await fs.stat(abs)).isDirectory()) throw new NotADirectoryError(q(dir));
-        continue;
-      }
-      await fsyncDir(path.dirname(abs));
-    }
-    await this.step('dirs-created', plan);
+  /** The view of this executor that the transaction driver and the tree copy work through. */
+  private tx(): TreeCopyContext {
+    return {
+      rootReal: this.rootReal,
+      mountId: this.mountId,
+      step: (step, plan) => this.step(step, plan),
+      countBytes: (n) => this.countBytes(n),
+      metas: (rels) => this.metas(rels),
+    };
   }
 
   private async metas(rels: string[]): Promise<NodeMeta[]> {
-    return Promise.all(rels.map(async (rel) => nodeMetaFromStats(rel, await fs.stat(this.abs(rel), { bigint: true }))));
-  }
-
-  /** Host path of a canonical mount path; only for paths whose containment was already proven. */
-  private abs(rel: string): string {
-    return rel === '' ? this.rootReal : path.join(this.rootReal, ...rel.split('/'));
+    return Promise.all(rels.map(async (rel) => nodeMetaFromStats(rel, await fs.stat(hostPath(this.rootReal, rel), { bigint: true }))));
   }
 
   private assertWritable(): void {

@@ -15,18 +15,8 @@ import path from 'node:path';
 import { InvalidRequestError, MountUnavailableError } from '../errors';
 import { STAGING_DIR, resolveInsideRoot } from '../paths';
 import type { MutationOp, MutationOutcome, NodeKind } from './executor';
-import {
-  chownQuietly,
-  crossDeviceScratch,
-  entryExists,
-  errnoOf,
-  fsyncDir,
-  fsyncFile,
-  lstatOrNull,
-  removeDirIfEmpty,
-  renameAnywhere,
-  sameInode,
-} from './local-fs';
+import { chownQuietly, entryExists, errnoOf, fsyncDir, fsyncFile, lstatOrNull, removeDirIfEmpty, sameInode } from './local-fs';
+import { crossDeviceScratch, renameAnywhere } from './local-transfer';
 
 /** Durable points inside a mutation, in order; a test hook that throws at one simulates a crash there. */
 export type MutationStep = 'plan-saved' | 'dirs-created' | 'data-staged' | 'backup-taken' | 'committed';

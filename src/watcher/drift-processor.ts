@@ -9,7 +9,7 @@
 import { and, eq, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { driftEvents, journal, nodes, type ObservedMeta } from '../../db/schema';
-import { belowPattern } from '../../activities/commit';
+import { belowPattern } from '../catalog/subtree';
 import type { Executor, NodeMeta } from '../executors/executor';
 import type { ExecutorRegistry } from '../executors/registry';
 import type { Logger } from '../logger';

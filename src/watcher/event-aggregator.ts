@@ -10,29 +10,17 @@
  * `onFlush` in one call (the watcher adds them with one `addBulk`), so a burst of 10,000 events
  * becomes a handful of Redis jobs, never 10,000 round trips.
  *
- * ## Collapse rules (applied by {@link planDriftJobs} at flush time)
- * With N changed paths, K requested scans, T = `dirRescanThreshold`, M = `mountRescanThreshold`,
- * B = `batchSize`:
- * 1. Paths and scans covered by a requested scan (equal to its directory or below it) are dropped
- *    as they arrive; a requested scan of `''` covers the whole mount.
- * 2. If N + K·(T+1) > M — a requested scan weighs as much as the smallest directory that earns a
- *    scan by the threshold rule — the window becomes ONE `scan` of `''` and nothing else.
- * 3. Otherwise every directory other than the root whose subtree holds more than T changed paths
- *    (directly or indirectly; requested scans below it count as one each) is rescanned, keeping
- *    only the shallowest such directories; paths and requested scans covered by them are dropped.
- * 4. The remaining paths, sorted, go into `check` jobs of at most B paths each. Scans come first
- *    in the job list, sorted by directory.
+ * ## Collapse rules and the bound
+ * At flush time a window becomes jobs by the collapse rules of {@link planDriftJobs} (see
+ * drift-plan.ts, which also derives the bound): with T = `dirRescanThreshold`,
+ * M = `mountRescanThreshold` and B = `batchSize`, per flush per mount
  *
- * ## The bound
- * Per flush per mount, with S the number of `scan` jobs:
+ *     jobs ≤ ceil(M / B) + floor(M / (T+1))
  *
- *     jobs ≤ ceil(min(N, M) / B) + S,  and  S ≤ floor(M / (T+1)),
- *
- * so jobs ≤ ceil(M / B) + floor(M / (T+1)) whatever the event rate (44 with the defaults
- * T = 200, M = 5000, B = 250), and exactly 1 when the mount is rescanned. The scan bound holds
- * because every threshold scan replaces more than T paths and every requested scan weighs T+1,
- * while their total weight is at most M. Memory is bounded the same way: a window never holds more
- * than M paths — the moment its weight exceeds M it drops its sets and keeps only "scan the mount".
+ * whatever the event rate (44 with the defaults T = 200, M = 5000, B = 250), and exactly 1 when
+ * the mount is rescanned. The window applies rules 1 and 2 as events arrive, so memory is bounded
+ * the same way: a window never holds more than M paths — the moment its weight exceeds M it drops
+ * its sets and keeps only "scan the mount".
  *
  * ## Directory events
  * `addDir` and `unlinkDir` are recorded like file events, as the directory's path. An `unlinkDir`
@@ -40,8 +28,8 @@
  * processor must treat a path that the catalog holds as a directory and that is gone from disk as
  * the removal of its whole catalog subtree. This is cheaper than rescanning the parent, which for a
  * top-level directory would be the whole mount. The children of a new or removed directory arrive
- * as their own events and collapse into a scan of the directory by rule 3 when there are many.
- * An event on the mount root (`''`) requests a scan of the whole mount.
+ * as their own events and collapse into a scan of the directory by rule 3 (drift-plan.ts) when
+ * there are many. An event on the mount root (`''`) requests a scan of the whole mount.
  *
  * ## Failures
  * If `onFlush` rejects (e.g. Redis is down), the jobs are merged back into the mount's window —
@@ -51,26 +39,12 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import type { Config } from '../config';
-import { isStrictlyInside, normalizeMountPath, parentPath, pathsOverlap } from '../paths';
+import { isStrictlyInside, normalizeMountPath, pathsOverlap } from '../paths';
+import { type CollapseLimits, type DriftJobSpec, coveredByAny, planDriftJobs } from './drift-plan';
 
-/** One drift job for the queue. `firstEventAt` is the clock time of the window's first event (for latency metrics). */
-export type DriftJobSpec =
-  /** Stat these paths and compare each with the catalog. */
-  | { kind: 'check'; mountId: string; paths: string[]; firstEventAt: number }
-  /** Walk this directory (`''` = the whole mount) and compare it with the catalog. */
-  | { kind: 'scan'; mountId: string; dir: string; firstEventAt: number };
-
-/** The limits used by {@link planDriftJobs}. */
-export interface CollapseLimits {
-  /** More than this many changed paths under one directory in one window → one `scan` of that directory instead. */
-  dirRescanThreshold: number;
-  /** More than this many changed paths in one mount in one window → one `scan` of the whole mount (`''`). */
-  mountRescanThreshold: number;
-  /** Most paths per `check` job. */
-  batchSize: number;
-}
+export { driftJobId, planDriftJobs } from './drift-plan';
+export type { CollapseLimits, DriftJobSpec } from './drift-plan';
 
 /** Settings of an {@link EventAggregator}; see `driftDebounceMs` and its siblings in `src/config.ts`. */
 export interface AggregatorOptions extends CollapseLimits {
@@ -108,83 +82,8 @@ export function aggregatorOptionsFromConfig(
   };
 }
 
-/**
- * Deterministic id of a drift job, to pass to BullMQ as
- * `deduplication: { id: driftJobId(spec), keepLastIfActive: true }` so that an identical job still
- * waiting in the queue absorbs the new one, while one already running gets a fresh run after it.
- * (As a plain `jobId` it would also swallow jobs identical to a completed job that is still kept.)
- *
- * Scans: `scan-` + hash of (mount, dir); checks: `check-` + hash of (mount, sorted distinct paths).
- * `firstEventAt` is not part of the id. The id never contains `:` (BullMQ refuses most custom ids
- * with one, and mount ids and paths may contain it) and is never an integer.
- */
-export function driftJobId(spec: DriftJobSpec): string {
-  const parts = spec.kind === 'scan' ? [spec.mountId, spec.dir] : [spec.mountId, ...[...new Set(spec.paths)].sort()];
-  return `${spec.kind}-${createHash('sha1').update(JSON.stringify(parts)).digest('hex').slice(0, 24)}`;
-}
-
 /** True when `p` is `dir` or lies below it. */
 const coveredBy = (p: string, dir: string): boolean => p === dir || isStrictlyInside(p, dir);
-
-/** True when `p` or one of its ancestors is in `dirs` (O(depth)). */
-function coveredByAny(p: string, dirs: ReadonlySet<string>): boolean {
-  if (dirs.size === 0) return false;
-  if (dirs.has('')) return true;
-  for (let d = p; d !== ''; d = parentPath(d)) if (dirs.has(d)) return true;
-  return false;
-}
-
-/**
- * The jobs for one window of one mount, by the collapse rules in the module comment. Pure; accepts
- * any input (duplicates, covered paths, `''`) and is O((N + K) · depth + N log N).
- */
-export function planDriftJobs(
-  mountId: string,
-  window: { paths: Iterable<string>; scans?: Iterable<string>; mountScan?: boolean; firstEventAt: number },
-  limits: CollapseLimits,
-): DriftJobSpec[] {
-  const { dirRescanThreshold: T, mountRescanThreshold: M, batchSize: B } = limits;
-  const firstEventAt = window.firstEventAt;
-  const mountScan: DriftJobSpec[] = [{ kind: 'scan', mountId, dir: '', firstEventAt }];
-  if (window.mountScan) return mountScan;
-
-  // Requested scans, minus those inside another one.
-  const requested = new Set(window.scans ?? []);
-  if (requested.has('')) return mountScan;
-  const scans = [...requested].filter((s) => !hasProperAncestorIn(s, requested));
-  const scanSet = new Set(scans);
-
-  const paths: string[] = [];
-  for (const p of new Set(window.paths)) {
-    if (p === '') return mountScan;
-    if (!coveredByAny(p, scanSet)) paths.push(p);
-  }
-  if (paths.length + scans.length * (T + 1) > M) return mountScan;
-
-  // Changed entries strictly under each directory (the root excluded: that is the mount rule's job).
-  const counts = new Map<string, number>();
-  for (const item of [...paths, ...scans]) {
-    for (let d = parentPath(item); d !== ''; d = parentPath(d)) counts.set(d, (counts.get(d) ?? 0) + 1);
-  }
-  // Counts never decrease going up, so the shallowest directories over T are those whose parent is not.
-  const rescanned = new Set<string>();
-  for (const [dir, n] of counts) {
-    const parent = parentPath(dir);
-    if (n > T && (parent === '' || (counts.get(parent) ?? 0) <= T)) rescanned.add(dir);
-  }
-
-  const finalScans = [...rescanned, ...scans.filter((s) => !coveredByAny(s, rescanned))].sort();
-  const checks = paths.filter((p) => !coveredByAny(p, rescanned)).sort();
-  const jobs: DriftJobSpec[] = finalScans.map((dir) => ({ kind: 'scan', mountId, dir, firstEventAt }));
-  for (let i = 0; i < checks.length; i += B) jobs.push({ kind: 'check', mountId, paths: checks.slice(i, i + B), firstEventAt });
-  return jobs;
-}
-
-/** True when a proper ancestor of `p` (the root excluded) is in `dirs`. */
-function hasProperAncestorIn(p: string, dirs: ReadonlySet<string>): boolean {
-  for (let d = parentPath(p); d !== ''; d = parentPath(d)) if (dirs.has(d)) return true;
-  return false;
-}
 
 /** One mount's window and flush state. */
 interface MountWindow {

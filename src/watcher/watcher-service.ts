@@ -13,10 +13,10 @@
 import fs from 'node:fs';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { Client as PgClient } from 'pg';
 import { openCatalog, type Catalog } from '../../db/client';
 import type { MountRow } from '../../db/schema';
-import { listMounts, MOUNTS_CHANNEL } from '../catalog/mounts';
+import { followMounts, type MountFollower } from '../catalog/mount-follower';
+import { listMounts } from '../catalog/mounts';
 import type { Config } from '../config';
 import { ExecutorRegistry } from '../executors/registry';
 import type { Logger } from '../logger';
@@ -130,12 +130,7 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
     await aggregator.flush().catch(() => undefined);
   }
 
-  let refreshing: Promise<void> = Promise.resolve();
-  const scheduleRefresh = () => {
-    refreshing = refreshing.then(refreshMounts).catch((err: Error) => log?.warn({ err: err.message }, 'mount refresh failed'));
-    return refreshing;
-  };
-
+  let follower: MountFollower | null = null;
   // Redis restarted (or failed over): jobs and schedulers it held may be gone, so rescan.
   let redisWasDown = false;
   producer.on('close', () => {
@@ -148,35 +143,25 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
     log?.info('Redis is back; rescanning watched mounts');
     scheduled.clear();
     for (const id of watched.keys()) rescan(id, 'redis-reconnect');
-    void scheduleRefresh();
+    void follower?.refresh();
   });
 
-  await scheduleRefresh();
-  const timer = setInterval(scheduleRefresh, config.mountRefreshMs);
-  timer.unref();
-  const listener = new PgClient({ connectionString: config.databaseUrl });
-  listener.on('error', () => undefined);
-  await listener.connect().then(
-    () => listener.query(`LISTEN ${MOUNTS_CHANNEL}`),
-    () => undefined,
-  );
-  listener.on('notification', () => void scheduleRefresh());
+  const following = await followMounts(config.databaseUrl, config.mountRefreshMs, refreshMounts, log);
+  follower = following;
 
   let metrics: MetricsServer | null = null;
   if (opts.metrics ?? true) metrics = await startMetricsServer(config.watcherMetricsPort, '0.0.0.0', () => !stopping);
 
   return {
     watchedMounts: () => [...watched.keys()],
-    refreshMounts: () => scheduleRefresh(),
+    refreshMounts: () => following.refresh(),
     flush: () => aggregator.flush(),
     queue,
     metricsUrl: metrics?.url.replace('0.0.0.0', '127.0.0.1') ?? null,
     async shutdown() {
       if (stopping) return;
       stopping = true;
-      clearInterval(timer);
-      await refreshing;
-      await listener.end().catch(() => undefined);
+      await following.stop();
       for (const entry of watched.values()) await entry.watcher?.close();
       await aggregator.close().catch(() => undefined);
       await processor.close().catch(() => undefined);

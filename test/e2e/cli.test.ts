@@ -3,18 +3,18 @@
  * real worker process, Temporal and Postgres: every verb, JSON output, exit codes, one-line errors,
  * and the worker's /metrics.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { and, eq } from 'drizzle-orm';
 import { nodes } from '../../db/schema';
 import { ENV_NAMES } from '../../src/config';
 import { sha256 } from '../helpers/files';
+import { FILESTORE_BIN, runCli } from '../helpers/cli';
 import { createTestStack, type TestStack } from '../helpers/stack';
 
-const run = promisify(execFile);
-const BIN = path.join(__dirname, '..', '..', 'bin', 'filestore.js');
+const BIN = FILESTORE_BIN;
+const cli = (...args: string[]) => runCli(env, ...args);
 
 let stack: TestStack;
 let env: NodeJS.ProcessEnv;
@@ -22,15 +22,6 @@ let worker: ChildProcess;
 let metricsPort: number;
 let dir: string;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 beforeAll(async () => {
   stack = await createTestStack({ worker: false });

@@ -2,17 +2,18 @@
  * `filestore watcher` as a real process, driven through the CLI as a person would: a watched
  * mount, a change made by hand, `drift ls`, `mount set --no-watch`, and the watcher's /metrics.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { ENV_NAMES } from '../../src/config';
+import { FILESTORE_BIN, runCli } from '../helpers/cli';
 import { createTestStack, type TestStack } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 
-const run = promisify(execFile);
-const BIN = path.join(__dirname, '..', '..', 'bin', 'filestore.js');
+const BIN = FILESTORE_BIN;
+const cli = (...args: string[]) => runCli(env, ...args);
 
 let stack: TestStack;
 let env: NodeJS.ProcessEnv;
@@ -21,25 +22,7 @@ let metricsPort: number;
 let dir: string;
 const queue = `drift-cli-${randomBytes(3).toString('hex')}`;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   stack = await createTestStack({ worker: false });

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import type { MutationOutcome } from '../../src/executors/executor';
 import { createExecutor } from '../../src/executors/index';
 import { LocalExecutor, type LocalExecutorHooks, type MutationStep } from '../../src/executors/local-executor';
-import { crossDeviceScratch, moveAcrossDevices } from '../../src/executors/local-fs';
+import { crossDeviceScratch, moveAcrossDevices } from '../../src/executors/local-transfer';
 import { registry } from '../../src/metrics';
 import { STAGING_DIR, resolveInsideRoot } from '../../src/paths';
 import { codeOf, describeExecutorBehaviour, sha256 } from './executor-behaviour';

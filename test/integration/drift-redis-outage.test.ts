@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config';
 import { findRedisServer, startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis';
 import { startWatcherService, type RunningWatcher } from '../../src/watcher/watcher-service';
 import { createTestStack, type TestStack } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 
 let stack: TestStack;
 let redis: PrivateRedis | null = null;
@@ -29,13 +30,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 afterAll(async () => {
   await watcher?.shutdown();

@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { driftJobs } from '../../src/metrics';
 import { startWatcherService, type RunningWatcher } from '../../src/watcher/watcher-service';
 import { createTestStack, type TestStack } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 
 let stack: TestStack;
 let root: string;
@@ -23,15 +24,6 @@ const MAX_WAIT = 1000;
 /** The detection window the issue promises: debounce (or max wait) plus a margin for processing. */
 const WINDOW = MAX_WAIT + 4000;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function nodeState(p: string): Promise<string | null> {
   const [row] = await stack.client.db.select({ state: nodes.state }).from(nodes).where(and(eq(nodes.mountId, 'watched'), eq(nodes.path, p)));

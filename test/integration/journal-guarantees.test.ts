@@ -10,6 +10,7 @@ import { CommitError } from '../../src/errors';
 import { STAGING_DIR } from '../../src/paths';
 import { exists, writeRandomFile } from '../helpers/files';
 import { createTestStack, type TestStack } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 
 let stack: TestStack;
 let root: string;
@@ -20,15 +21,6 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.teardown());
 
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('idempotency', () => {
   test('the same key twice → one execution, one journal entry, the same result', async () => {
@@ -72,7 +64,7 @@ describe('path locks', () => {
     await writeRandomFile(src, 256 * 1024 * 1024);
     const slow = await stack.client.put('jg', 'locked/file.bin', { file: src });
     // The first mutation holds the lock as soon as its PENDING entry exists.
-    await waitFor(async () => (await stack.client.listJournal({ status: 'PENDING' })).find((e) => e.path === 'locked/file.bin'));
+    await waitFor('the first mutation\'s PENDING entry', async () => (await stack.client.listJournal({ status: 'PENDING' })).find((e) => e.path === 'locked/file.bin'), 30_000);
     const rival = await stack.client.put('jg', 'locked/file.bin', { content: 'rival' }, { overwrite: true });
     const rivalInDir = await stack.client.remove('jg', 'locked', { recursive: true });
 
@@ -89,7 +81,7 @@ describe('path locks', () => {
     const src = path.join(stack.tmp, 'slow2.bin');
     await writeRandomFile(src, 128 * 1024 * 1024);
     const slow = await stack.client.put('jg', 'wait/file.bin', { file: src });
-    await waitFor(async () => (await stack.client.listJournal({ status: 'PENDING' })).find((e) => e.path === 'wait/file.bin'));
+    await waitFor('the first mutation\'s PENDING entry', async () => (await stack.client.listJournal({ status: 'PENDING' })).find((e) => e.path === 'wait/file.bin'), 30_000);
     const waiter = await stack.client.put('jg', 'wait/file.bin', { content: 'after' }, { overwrite: true, waitForLock: true });
     await slow.result();
     const after = await waiter.result();

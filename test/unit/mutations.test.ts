@@ -1,5 +1,5 @@
 import { validateRequest } from '../../activities/journal';
-import { belowPattern } from '../../activities/commit';
+import { belowPattern } from '../../src/catalog/subtree';
 import { parseTarget } from '../../src/cli/main';
 import { describeMutation, IDEMPOTENCY_KEY_PATTERN, mutationWorkflowId, searchablePath, type MutationRequest } from '../../src/mutations';
 

@@ -1,0 +1,105 @@
+/**
+ * The transaction driver of the local executor. Every mutation runs as one plan staged under
+ * `<root>/.filestore-staging/<txId>/` (see local-staging.ts): {@link runTransaction} writes the plan
+ * before anything destructive happens, resumes an unfinished one and records the outcome;
+ * {@link missingParents} drafts the directories a plan will create, and {@link createPlanDirs}
+ * creates them as the first step of applying it.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { FilestoreError, NotADirectoryError, NotFoundError } from '../errors';
+import { ancestorsOf, parentPath } from '../paths';
+import type { MutationOptions, MutationOutcome } from './executor';
+import { errnoOf, fsyncDir, mapFsError, statOrNull } from './local-fs';
+import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, undoPlan } from './local-staging';
+
+/** What an op's `prepare` step derives from the disk before anything changes. */
+export type PlanDraft = Pick<Plan, 'kind' | 'hadPrevious' | 'createdDirs'>;
+
+/** What the driver needs from the executor it runs for. */
+export interface TxContext {
+  /** The mount root after realpath. */
+  readonly rootReal: string;
+  readonly mountId: string;
+  /** Reports a durable step to the executor's `afterStep` hook; throwing aborts the call as a crash would. */
+  step(step: MutationStep, plan: Plan): Promise<void>;
+}
+
+/** A mount path, JSON-quoted for messages. */
+export const q = (p: string): string => JSON.stringify(p);
+
+/** Host path of a canonical mount path; only for paths whose containment was already proven. */
+export function hostPath(rootReal: string, rel: string): string {
+  return rel === '' ? rootReal : path.join(rootReal, ...rel.split('/'));
+}
+
+/**
+ * The idempotency core: an applied plan answers with its stored outcome; an unfinished one is
+ * resumed with the history it recorded (never re-derived: after a crash the target may already
+ * hold the new content); otherwise `prepare` validates and describes the op, and the plan is
+ * written before anything destructive happens.
+ */
+export async function runTransaction(
+  ctx: TxContext,
+  req: PlanRequest,
+  opts: MutationOptions,
+  prepare: () => Promise<PlanDraft>,
+  apply: (staging: TxStaging, plan: Plan) => Promise<MutationOutcome>,
+): Promise<MutationOutcome> {
+  const staging = new TxStaging(ctx.rootReal, opts.txId, ctx.mountId);
+  let plan = await staging.readPlan();
+  if (plan) {
+    assertPlanMatches(plan, req);
+    if (plan.applied && plan.outcome) return plan.outcome;
+  } else {
+    plan = { version: 1, txId: opts.txId, ...req, ...(await prepare()), applied: false };
+    await staging.ensure();
+    await staging.savePlan(plan);
+  }
+  await ctx.step('plan-saved', plan);
+  try {
+    const outcome = await apply(staging, plan);
+    plan.applied = true;
+    plan.outcome = outcome;
+    await staging.savePlan(plan);
+    return outcome;
+  } catch (err) {
+    const mapped = mapFsError(err, q(req.target), { mountId: ctx.mountId });
+    if (mapped instanceof FilestoreError && !mapped.retryable) {
+      // A permanent failure will not be retried: leave the mount as it was, not half-done.
+      // If this cleanup itself fails the plan stays, and the workflow's undo finishes it.
+      await undoPlan(ctx.rootReal, staging, plan).catch(() => undefined);
+    }
+    throw mapped;
+  }
+}
+
+/** Ancestors of `rel` that do not exist yet (parents first); refuses a file in the way. */
+export async function missingParents(rootReal: string, rel: string, mayCreate: boolean): Promise<string[]> {
+  const ancestors = ancestorsOf(rel);
+  for (let i = 0; i < ancestors.length; i++) {
+    const st = await statOrNull(hostPath(rootReal, ancestors[i]));
+    if (!st) {
+      if (!mayCreate) throw new NotFoundError(`parent directory ${q(parentPath(rel))}`);
+      return ancestors.slice(i);
+    }
+    if (!st.isDirectory()) throw new NotADirectoryError(q(ancestors[i]));
+  }
+  return [];
+}
+
+/** Creates the plan's directories; ones already there (from an earlier attempt) are fine. */
+export async function createPlanDirs(ctx: TxContext, plan: Plan): Promise<void> {
+  for (const dir of plan.createdDirs) {
+    const abs = hostPath(ctx.rootReal, dir);
+    try {
+      await fs.mkdir(abs);
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+      if (!(await fs.stat(abs)).isDirectory()) throw new NotADirectoryError(q(dir));
+      continue;
+    }
+    await fsyncDir(path.dirname(abs));
+  }
+  await ctx.step('dirs-created', plan);
+}
