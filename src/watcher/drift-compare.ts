@@ -14,7 +14,7 @@ export type Verdict =
   | { drift: null; needsHash: true };
 
 /** Catalog rows the comparison needs (a projection of nodes). */
-export type CatalogNode = Pick<NodeRow, 'path' | 'kind' | 'size' | 'sha256' | 'mode' | 'mtime' | 'state' | 'version' | 'updatedAt'>;
+export type CatalogNode = Pick<NodeRow, 'path' | 'kind' | 'size' | 'sha256' | 'mode' | 'mtime' | 'state' | 'version' | 'updatedAt' | 'lastJournalId'>;
 
 /** Millisecond tolerance: catalog times are ms-precision ISO strings; the disk has ns. */
 const MTIME_SLACK_MS = 1;

@@ -68,6 +68,7 @@ async function catalogView(db: Db, mountId: string, scopes: string[]): Promise<C
             state: nodes.state,
             version: nodes.version,
             updatedAt: nodes.updatedAt,
+            lastJournalId: nodes.lastJournalId,
           })
           .from(nodes)
           .where(scopeFilter(mountId, scopes.slice(i, i + CHUNK)));
@@ -147,11 +148,12 @@ export async function runDriftJob(deps: DriftProcessorDeps, spec: DriftJobSpec, 
   if (mismatches.length === 0) return { detected: 0, deferred };
 
   // Confirm: a mutation that began or committed after the first snapshot explains the difference.
+  // A commit always sets last_journal_id; drift marking (another job, maybe right now) never does,
+  // and the recording step below already skips a detection that job made.
   const after = await catalogView(db, spec.mountId, mismatches.map((m) => m.path));
   const confirmed = mismatches.filter((m) => {
-    const now = after.rows.get(m.path);
-    const changed = (now?.version ?? null) !== (m.row?.version ?? null) || (now?.state ?? null) !== (m.row?.state ?? null);
-    if (changed || after.pending.some((held) => pathsOverlap(m.path, held))) {
+    const committed = (after.rows.get(m.path)?.lastJournalId ?? null) !== (m.row?.lastJournalId ?? null);
+    if (committed || after.pending.some((held) => pathsOverlap(m.path, held))) {
       deferred.push(m.path);
       return false;
     }

@@ -11,7 +11,10 @@ import { driftJobs } from '../metrics';
 import { runDriftJob, type DriftProcessorDeps } from './drift-processor';
 import { driftJobId, type DriftJobSpec } from './event-aggregator';
 
-export type DriftQueueConfig = Pick<Config, 'redisUrl' | 'driftQueue' | 'driftJobsKept' | 'driftConcurrency' | 'driftRecheckMs' | 'driftScanIntervalMs'>;
+export type DriftQueueConfig = Pick<
+  Config,
+  'redisUrl' | 'driftQueue' | 'driftJobsKept' | 'driftConcurrency' | 'driftRecheckMs' | 'driftScanIntervalMs' | 'driftBatchSize'
+>;
 
 /**
  * Producer connection: fail fast while Redis is away (no offline queue), so the watcher keeps the
@@ -56,9 +59,12 @@ export async function enqueueDriftJobs(queue: Queue, specs: DriftJobSpec[]): Pro
   for (const s of specs) driftJobs.inc({ kind: s.kind, stage: 'enqueued' });
 }
 
-/** Registers (or moves) the periodic full scan of a mount as a BullMQ job scheduler. */
+/**
+ * Registers (or moves) the periodic full scan of a mount as a BullMQ job scheduler. The first run
+ * is one interval away: an `every` scheduler would otherwise run at once, doubling the startup scan.
+ */
 export async function schedulePeriodicScan(queue: Queue, mountId: string, everyMs: number): Promise<void> {
-  await queue.upsertJobScheduler(`periodic-scan:${mountId}`, { every: everyMs }, {
+  await queue.upsertJobScheduler(`periodic-scan:${mountId}`, { every: everyMs, startDate: Date.now() + everyMs }, {
     name: 'scan',
     data: { kind: 'scan', mountId, dir: '', firstEventAt: 0, reason: 'periodic' },
   });
@@ -84,9 +90,13 @@ export function startDriftProcessor(
       const spec = job.data.firstEventAt ? job.data : { ...job.data, firstEventAt: Date.now() };
       const result = await runDriftJob(deps, spec, job.id);
       if (result.deferred.length > 0) {
-        driftJobs.inc({ kind: 'check', stage: 'deferred' });
-        const recheck: DriftJobSpec = { kind: 'check', mountId: spec.mountId, paths: result.deferred.sort(), firstEventAt: spec.firstEventAt };
-        await queue.add(recheck.kind, recheck, { ...jobOf(recheck, config.driftRecheckMs).opts });
+        const paths = result.deferred.sort();
+        const rechecks: DriftJobSpec[] = [];
+        for (let i = 0; i < paths.length; i += config.driftBatchSize) {
+          rechecks.push({ kind: 'check', mountId: spec.mountId, paths: paths.slice(i, i + config.driftBatchSize), firstEventAt: spec.firstEventAt });
+        }
+        driftJobs.inc({ kind: 'check', stage: 'deferred' }, rechecks.length);
+        await queue.addBulk(rechecks.map((r) => jobOf(r, config.driftRecheckMs)));
       }
       driftJobs.inc({ kind: spec.kind, stage: 'processed' });
       return { detected: result.detected, deferred: result.deferred.length };

@@ -93,6 +93,7 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
     if (stopping) return;
     const rows = (await listMounts(catalog.db)).filter((r) => wantsWatching(config, r));
     const wanted = new Set(rows.map((r) => r.id));
+    const added: string[] = [];
     for (const row of rows) {
       if (watched.has(row.id) || stopping) continue;
       const entry: { watcher: MountWatcher | null } = { watcher: null };
@@ -108,6 +109,7 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
       }
       // Changes made while nobody watched: compare the whole mount once, now.
       rescan(row.id, 'startup');
+      added.push(row.id);
       log?.info({ mount: row.id, chokidar: config.enableWatchers }, 'watching mount');
     }
     for (const [id, entry] of watched) {
@@ -127,7 +129,8 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
         log?.warn({ mount: id, err: (err as Error).message }, 'could not schedule the periodic scan; will retry');
       }
     }
-    await aggregator.flush().catch(() => undefined);
+    // Send new mounts' startup scans at once; every other window keeps its debounce.
+    for (const id of added) await aggregator.flush(id).catch(() => undefined);
   }
 
   let follower: MountFollower | null = null;

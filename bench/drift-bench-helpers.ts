@@ -1,0 +1,266 @@
+/**
+ * Small, dependency-light helpers of bench/drift-bench.ts: env knobs, percentiles, the report
+ * table, a forced GC, RSS sampling, inotify watch counting, Redis command statistics and key
+ * clean-up. Nothing here starts Filestore services.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import type { Redis } from 'ioredis';
+
+export const MiB = 1024 * 1024;
+
+/** Progress and diagnostics: stderr, so stdout carries only the report. */
+export function log(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+export function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export const now = () => performance.now();
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const round = (n: number, digits = 1) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
+export const mib = (bytes: number) => round(bytes / MiB, 1);
+
+/** Nearest-rank percentile of an ascending array (NaN when empty). */
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function stats(values: number[]): { n: number; p50: number | null; p95: number | null; mean: number | null; min: number | null; max: number | null } {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    p50: round(percentile(s, 50)),
+    p95: round(percentile(s, 95)),
+    mean: round(s.reduce((a, v) => a + v, 0) / s.length),
+    min: round(s[0] ?? NaN),
+    max: round(s.at(-1) ?? NaN),
+  };
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? (cell ?? '').padEnd(widths[c]) : (cell ?? '').padStart(widths[c]))).join('  ').trimEnd();
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+/**
+ * A full, synchronous GC. `global.gc` when node runs with --expose-gc (`npx tsx --expose-gc f.ts`
+ * or NODE_OPTIONS=--expose-gc both work on Node 20.20); scripts/bench.sh runs plain `npx tsx <file>`,
+ * so otherwise the flag is set at run time and `gc` is taken from a fresh context.
+ */
+let gcFn: (() => void) | null | undefined;
+export function forceGc(): { how: string } {
+  if (gcFn === undefined) {
+    const g = (globalThis as { gc?: () => void }).gc;
+    if (typeof g === 'function') gcFn = g;
+    else {
+      try {
+        v8.setFlagsFromString('--expose_gc');
+        gcFn = vm.runInNewContext('gc') as () => void;
+      } catch {
+        gcFn = null;
+      }
+    }
+  }
+  if (!gcFn) return { how: 'unavailable' };
+  gcFn();
+  gcFn();
+  return { how: typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'global.gc (--expose-gc)' : "v8.setFlagsFromString('--expose_gc') + vm.runInNewContext('gc')" };
+}
+
+/** Peak RSS of this process, sampled every `everyMs` until stop(). */
+export function rssSampler(everyMs = 50): { stop(): number; peak(): number } {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, everyMs);
+  return {
+    peak: () => Math.max(peak, process.memoryUsage.rss()),
+    stop() {
+      clearInterval(timer);
+      peak = Math.max(peak, process.memoryUsage.rss());
+      return peak;
+    },
+  };
+}
+
+/** inotify watches held by this process: `inotify wd:` lines in the fdinfo of its inotify fds (null when /proc is not there). */
+export function inotifyWatchesOfThisProcess(): { instances: number; watches: number } | null {
+  try {
+    let instances = 0;
+    let watches = 0;
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      let target: string;
+      try {
+        target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (target !== 'anon_inode:inotify') continue;
+      instances++;
+      const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+      for (const line of info.split('\n')) if (line.startsWith('inotify wd:')) watches++;
+    }
+    return { instances, watches };
+  } catch {
+    return null;
+  }
+}
+
+export function readSysctl(file: string): number | null {
+  try {
+    return Number(fs.readFileSync(file, 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
+
+/** Sum of `calls` over every command in `INFO commandstats` (the whole server), plus the per-command counts. */
+export async function redisCommandCalls(redis: Redis): Promise<{ total: number; byCommand: Record<string, number> }> {
+  const info = await redis.info('commandstats');
+  const byCommand: Record<string, number> = {};
+  let total = 0;
+  for (const line of info.split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
+    if (!m) continue;
+    byCommand[m[1]] = Number(m[2]);
+    total += Number(m[2]);
+  }
+  return { total, byCommand };
+}
+
+/** Per-command difference of two commandstats readings, largest first (top `limit`). */
+export function commandDelta(before: Record<string, number>, after: Record<string, number>, limit = 8): Record<string, number> {
+  const delta = Object.entries(after)
+    .map(([k, v]) => [k, v - (before[k] ?? 0)] as const)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit);
+  return Object.fromEntries(delta);
+}
+
+/** Deletes every key matching `pattern` (SCAN, never KEYS: the server may be shared); returns how many. */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.del(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** Polls `fn` every `everyMs` until it returns a truthy value; null after `timeoutMs`. */
+export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs: number): Promise<T | null> {
+  const deadline = now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (now() > deadline) return null;
+    await sleep(everyMs);
+  }
+}
+
+/** Resolves with `p`, or with `fallback` after `ms` (p keeps running). */
+export function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** Writes `count` files named by `name(i)`, `batch` writeFile calls in flight at a time. */
+export async function writeFiles(count: number, batch: number, name: (i: number) => string, content: (i: number) => string): Promise<void> {
+  for (let start = 0; start < count; start += batch) {
+    const end = Math.min(count, start + batch);
+    const jobs: Promise<void>[] = [];
+    for (let i = start; i < end; i++) jobs.push(fs.promises.writeFile(name(i), content(i)));
+    await Promise.all(jobs);
+  }
+}
+
+/**
+ * Counts the commands this process sends to Redis through ioredis (every connection: the watcher's
+ * producer, BullMQ's worker and its blocking duplicate; pipelines included, one per command; an
+ * EVALSHA counts once however many commands its script runs). `exclude` is left out (the bench's
+ * own INFO/SCAN connection). Patches Redis.prototype.sendCommand once, for the whole run.
+ */
+export function countRedisCommands(RedisClass: { prototype: object }, exclude: () => unknown): { snapshot(): { total: number; byCommand: Record<string, number> } } {
+  const proto = RedisClass.prototype as { sendCommand: (this: unknown, command: { name?: string }, ...rest: unknown[]) => unknown };
+  const original = proto.sendCommand;
+  let total = 0;
+  const byCommand: Record<string, number> = {};
+  proto.sendCommand = function (this: unknown, command: { name?: string }, ...rest: unknown[]) {
+    if (this !== exclude()) {
+      total++;
+      const name = command?.name ?? '?';
+      byCommand[name] = (byCommand[name] ?? 0) + 1;
+    }
+    return original.call(this, command, ...rest);
+  };
+  return { snapshot: () => ({ total, byCommand: { ...byCommand } }) };
+}
+
+export interface RawChokidarFootprint {
+  readyMs: number;
+  rssBeforeBytes: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  inotifyWatches: number | null;
+}
+
+/**
+ * The reference for the big mount: chokidar alone, same options as src/watcher/mount-watcher.ts,
+ * on `root` in a fresh `node --expose-gc` (plain ESM, no tsx, nothing else loaded): time to
+ * `ready`, and RSS / heap after a GC once ready.
+ */
+export function rawChokidarFootprint(root: string, cwd: string): Promise<RawChokidarFootprint> {
+  const code = `
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { watch } from 'chokidar';
+gc(); gc();
+const rssBeforeBytes = process.memoryUsage.rss();
+const t0 = performance.now();
+const w = watch(process.argv[1], { ignoreInitial: true, atomic: false, followSymlinks: false, persistent: true, alwaysStat: false });
+await new Promise((r) => w.once('ready', r));
+const readyMs = performance.now() - t0;
+gc(); gc();
+await new Promise((r) => setTimeout(r, 500));
+gc();
+const m = process.memoryUsage();
+let inotifyWatches = 0;
+try {
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let t = ''; try { t = fs.readlinkSync('/proc/self/fd/' + fd); } catch {}
+    if (t === 'anon_inode:inotify') inotifyWatches += fs.readFileSync('/proc/self/fdinfo/' + fd, 'utf8').split('\\n').filter((l) => l.startsWith('inotify wd:')).length;
+  }
+} catch { inotifyWatches = null; }
+process.stdout.write(JSON.stringify({ readyMs, rssBeforeBytes, rssBytes: m.rss, heapUsedBytes: m.heapUsed, inotifyWatches }) + '\\n');
+await w.close();
+process.exit(0);
+`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', code, root], { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.on('error', reject);
+    child.on('exit', (codeOrNull) => {
+      if (codeOrNull !== 0) return reject(new Error(`raw chokidar probe exited with ${codeOrNull}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').at(-1)!) as RawChokidarFootprint);
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+}
