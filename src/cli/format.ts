@@ -1,6 +1,14 @@
-/** Human output of the CLI (tables); --json prints the rows instead. */
+/** Human output of the CLI (tables); --json prints the rows instead — and its option parsing helpers. */
 import type { DriftEventRow, JournalRow, MountRow, NodeRow } from '../../db/schema';
+import { InvalidRequestError } from '../errors';
 import type { MutationResult } from '../mutations';
+
+/** commander option parser for a positive whole number; anything else is a typed INVALID_REQUEST. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidRequestError(`expected a positive whole number, got ${JSON.stringify(value)}`);
+  return n;
+}
 
 function table(rows: string[][]): string {
   if (rows.length === 0) return '';

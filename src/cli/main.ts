@@ -13,7 +13,7 @@ import { ensureRedis } from '../dev/private-redis';
 import { FilestoreError, InvalidRequestError } from '../errors';
 import { createLogger } from '../logger';
 import { startWorker } from '../worker';
-import { formatJournal, formatMounts, formatNodes, formatResult } from './format';
+import { formatJournal, formatMounts, formatNodes, formatResult, positiveInt } from './format';
 import { registerWatchCommands } from './watch-commands';
 
 /** Splits `<mount>:<path>`; the path part is validated by the client. */
@@ -190,7 +190,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .command('ls')
     .option('--mount <id>', 'only this mount')
     .addOption(new Option('--status <status>', 'only this status').choices(['PENDING', 'COMMITTED', 'ROLLED_BACK', 'FAILED']))
-    .option('--limit <n>', 'most recent n entries', (v) => Number.parseInt(v, 10), 50)
+    .option('--limit <n>', 'most recent n entries', positiveInt, 50)
     .option('--json', 'print JSON')
     .action(async (o: { mount?: string; status?: 'PENDING'; limit: number; json?: boolean }) => {
       const rows = await (await connect()).listJournal({ mountId: o.mount, status: o.status, limit: o.limit });

@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import { InvalidRequestError } from '../errors';
 import { createLogger } from '../logger';
 import { startWatcherService } from '../watcher/watcher-service';
-import { formatDrift, formatMounts } from './format';
+import { formatDrift, formatMounts, positiveInt } from './format';
 
 export interface CommandContext {
   cfg(): Config;
@@ -52,7 +52,7 @@ export function registerWatchCommands(program: Command, mount: Command, ctx: Com
     .command('ls')
     .option('--mount <id>', 'only this mount')
     .option('--all', 'include resolved events')
-    .option('--limit <n>', 'most recent n events', (v) => Number.parseInt(v, 10), 100)
+    .option('--limit <n>', 'most recent n events', positiveInt, 100)
     .option('--json', 'print JSON')
     .action(async (o: { mount?: string; all?: boolean; limit: number; json?: boolean }) => {
       const rows = await listDriftEvents((await ctx.connect()).db, { mountId: o.mount, all: o.all, limit: o.limit });

@@ -10,7 +10,7 @@ import { and, eq } from 'drizzle-orm';
 import { nodes } from '../../db/schema';
 import { ENV_NAMES } from '../../src/config';
 import { sha256 } from '../helpers/files';
-import { FILESTORE_BIN, runCli } from '../helpers/cli';
+import { FILESTORE_BIN, runCli, stackEnv } from '../helpers/cli';
 import { createTestStack, type TestStack } from '../helpers/stack';
 
 const BIN = FILESTORE_BIN;
@@ -22,18 +22,10 @@ let worker: ChildProcess;
 let metricsPort: number;
 let dir: string;
 
-
 beforeAll(async () => {
   stack = await createTestStack({ worker: false });
   metricsPort = 20000 + Math.floor(Math.random() * 20000);
-  env = {
-    ...process.env,
-    [ENV_NAMES.databaseUrl]: stack.config.databaseUrl,
-    [ENV_NAMES.temporalAddress]: stack.config.temporalAddress,
-    [ENV_NAMES.taskQueue]: stack.config.taskQueue,
-    [ENV_NAMES.mountRefreshMs]: '500',
-    [ENV_NAMES.logLevel]: 'warn',
-  };
+  env = stackEnv(stack.config);
   worker = spawn(process.execPath, [BIN, 'worker'], { env: { ...env, [ENV_NAMES.metricsPort]: String(metricsPort) }, stdio: 'ignore' });
   dir = path.join(stack.tmp, 'cli-mount');
   await fs.mkdir(dir);
@@ -99,6 +91,10 @@ test('errors: non-zero exit and exactly one clear line', async () => {
   expect(missing.code).not.toBe(0);
   expect(missing.stdout).toContain('workflow filestore:files:delete:');
   expect(missing.stderr.trim()).toBe('filestore: NOT_FOUND: "not-there.txt" does not exist');
+
+  const badLimit = await cli('journal', 'ls', '--limit', 'abc');
+  expect(badLimit.code).not.toBe(0);
+  expect(badLimit.stderr.trim()).toBe('filestore: INVALID_REQUEST: expected a positive whole number, got "abc"');
 
   const badTarget = await cli('stat', 'no-colon');
   expect(badTarget.stderr.trim()).toMatch(/^filestore: INVALID_REQUEST: expected <mount>:<path>/);

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { ENV_NAMES } from '../../src/config';
-import { FILESTORE_BIN, runCli } from '../helpers/cli';
+import { FILESTORE_BIN, runCli, stackEnv } from '../helpers/cli';
 import { createTestStack, type TestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 
@@ -22,20 +22,10 @@ let metricsPort: number;
 let dir: string;
 const queue = `drift-cli-${randomBytes(3).toString('hex')}`;
 
-
-
 beforeAll(async () => {
   stack = await createTestStack({ worker: false });
   metricsPort = 20000 + Math.floor(Math.random() * 20000);
-  env = {
-    ...process.env,
-    [ENV_NAMES.databaseUrl]: stack.config.databaseUrl,
-    [ENV_NAMES.temporalAddress]: stack.config.temporalAddress,
-    [ENV_NAMES.taskQueue]: stack.config.taskQueue,
-    [ENV_NAMES.driftQueue]: queue,
-    [ENV_NAMES.mountRefreshMs]: '500',
-    [ENV_NAMES.logLevel]: 'warn',
-  };
+  env = stackEnv(stack.config, { [ENV_NAMES.driftQueue]: queue });
   dir = path.join(stack.tmp, 'watched-by-cli');
   await fs.mkdir(dir);
   expect((await cli('mount', 'add', 'seen', '--local', dir, '--watch')).code).toBe(0);

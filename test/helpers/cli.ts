@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ENV_NAMES, type Config } from '../../src/config';
 
 const run = promisify(execFile);
 
@@ -22,4 +23,18 @@ export async function runCli(env: NodeJS.ProcessEnv, ...args: string[]): Promise
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** Environment that points a `filestore` child process at a test stack's database, Temporal and queues. */
+export function stackEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    [ENV_NAMES.databaseUrl]: config.databaseUrl,
+    [ENV_NAMES.temporalAddress]: config.temporalAddress,
+    [ENV_NAMES.taskQueue]: config.taskQueue,
+    [ENV_NAMES.redisUrl]: config.redisUrl,
+    [ENV_NAMES.mountRefreshMs]: '500',
+    [ENV_NAMES.logLevel]: 'warn',
+    ...extra,
+  };
 }

@@ -9,9 +9,10 @@ import path from 'node:path';
 import { ENV_NAMES } from '../../src/config';
 import { STAGING_DIR } from '../../src/paths';
 import { sha256File, writeRandomFile } from '../helpers/files';
+import { FILESTORE_BIN, stackEnv } from '../helpers/cli';
 import { createTestStack, type TestStack } from '../helpers/stack';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'filestore.js');
+const BIN = FILESTORE_BIN;
 const SIZE = 768 * 1024 * 1024;
 
 let stack: TestStack;
@@ -19,16 +20,8 @@ let root: string;
 const children: ChildProcess[] = [];
 
 function startWorkerProcess(): ChildProcess {
-  const c = stack.config;
   const child = spawn(process.execPath, [BIN, 'worker'], {
-    env: {
-      ...process.env,
-      [ENV_NAMES.databaseUrl]: c.databaseUrl,
-      [ENV_NAMES.temporalAddress]: c.temporalAddress,
-      [ENV_NAMES.taskQueue]: c.taskQueue,
-      [ENV_NAMES.metricsPort]: '0',
-      [ENV_NAMES.logLevel]: 'warn',
-    },
+    env: stackEnv(stack.config, { [ENV_NAMES.metricsPort]: '0' }),
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(child);
