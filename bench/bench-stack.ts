@@ -16,12 +16,10 @@ import { FilestoreClient } from '../src/client';
 import { loadConfig, type Config } from '../src/config';
 import { startWorker, type RunningWorker } from '../src/worker';
 import { testDatabaseUrl } from '../test/helpers/stack';
-import { bundleWorkflows, startTemporalTestServer } from '../test/helpers/temporal-env';
+import { log } from './bench-util';
 
-/** Progress and diagnostics: stderr, so stdout carries only the report. */
-export function log(message: string): void {
-  process.stderr.write(`bench: ${message}\n`);
-}
+export { log } from './bench-util';
+import { bundleWorkflows, startTemporalTestServer } from '../test/helpers/temporal-env';
 
 /** The bare baseline's activities: no work, small results, like a mutation's steps minus Filestore. */
 export function createBareActivities() {

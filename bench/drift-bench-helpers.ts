@@ -8,32 +8,15 @@ import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Redis } from 'ioredis';
+import { MiB, now, percentile } from './bench-util';
 
-export const MiB = 1024 * 1024;
+export { intEnv, log, MiB, now, percentile, table } from './bench-util';
 
-/** Progress and diagnostics: stderr, so stdout carries only the report. */
-export function log(message: string): void {
-  process.stderr.write(`bench: ${message}\n`);
-}
 
-export function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-export const now = () => performance.now();
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 export const round = (n: number, digits = 1) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
 export const mib = (bytes: number) => round(bytes / MiB, 1);
 
-/** Nearest-rank percentile of an ascending array (NaN when empty). */
-export function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 export function stats(values: number[]): { n: number; p50: number | null; p95: number | null; mean: number | null; min: number | null; max: number | null } {
   const s = [...values].sort((a, b) => a - b);
@@ -47,11 +30,6 @@ export function stats(values: number[]): { n: number; p50: number | null; p95: n
   };
 }
 
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? (cell ?? '').padEnd(widths[c]) : (cell ?? '').padStart(widths[c]))).join('  ').trimEnd();
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
 
 /**
  * A full, synchronous GC. `global.gc` when node runs with --expose-gc (`npx tsx --expose-gc f.ts`

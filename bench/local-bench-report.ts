@@ -6,6 +6,7 @@ import os from 'node:os';
 import type { LargeFigures } from './local-bench-large';
 import type { SmallFigures } from './local-bench-small';
 import { MiB } from './local-bench-util';
+import { table } from './bench-util';
 
 /** The whole output: the tables, a blank line, the JSON line. */
 export function renderReport(large: LargeFigures, small: SmallFigures): string {
@@ -18,11 +19,6 @@ export function renderReport(large: LargeFigures, small: SmallFigures): string {
   return `${report(large, small)}\n\n${JSON.stringify(json)}\n`;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd();
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
 
 function report(large: LargeFigures, small: SmallFigures): string {
   const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;

@@ -8,6 +8,7 @@ import type { BareInput } from './bare-workflows';
 import { log, type BenchStack } from './bench-stack';
 import { breakdown, type Breakdown } from './local-bench-breakdown';
 import { intEnv, now, round } from './local-bench-util';
+import { percentile } from './bench-util';
 
 export const SMALL_COUNT = intEnv('BENCH_SMALL_COUNT', 1000);
 export const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 32);
@@ -39,10 +40,6 @@ async function pool(count: number, concurrency: number, job: (i: number) => Prom
   return { wallMs: now() - t0, latenciesMs, workflowIds };
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 function combine(runs: Run[]) {
   const latencies = runs.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
