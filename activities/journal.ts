@@ -68,6 +68,14 @@ export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: 
       } else {
         throw new InvalidRequestError('write needs a source of kind "file" or "inline"');
       }
+      // Checked before any byte moves: a malformed hash would otherwise fail only after the whole
+      // stream, and a bad mode would reach chmod.
+      if (req.expectedSha256 !== undefined && !/^[0-9a-f]{64}$/.test(req.expectedSha256)) {
+        throw new InvalidRequestError('expectedSha256 must be 64 lower-case hex digits');
+      }
+      if (req.mode !== undefined && !(Number.isInteger(req.mode) && req.mode >= 0 && req.mode <= 0o7777)) {
+        throw new InvalidRequestError(`mode must be a permission number from 0 to 0o7777, got ${JSON.stringify(req.mode)}`);
+      }
       break;
     case 'move':
     case 'copy': {

@@ -38,6 +38,10 @@ test('validateRequest refuses what a client could get wrong', () => {
   expect(() => validateRequest({ ...base, op: 'copy', path: 'a', targetPath: 'a/b' }, limits)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
   expect(() => validateRequest({ ...base, op: 'move', path: 'a', targetPath: 'a' }, limits)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
   expect(() => validateRequest({ ...base, op: 'chmod', path: 'a' } as never, limits)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+  expect(() => validateRequest({ ...ok, expectedSha256: 'not-a-hash' }, limits)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+  expect(validateRequest({ ...ok, expectedSha256: 'a'.repeat(64), mode: 0o640 }, limits)).toMatchObject({ mode: 0o640 });
+  expect(() => validateRequest({ ...ok, mode: 0o10000 }, limits)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+  expect(() => validateRequest({ ...ok, mode: -1 }, limits)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
 });
 
 test('subtree LIKE patterns escape wildcards', () => {
