@@ -22,7 +22,7 @@ export const mountKind = pgEnum('mount_kind', ['local', 's3']);
 export const nodeKind = pgEnum('node_kind', ['file', 'directory']);
 export const nodeState = pgEnum('node_state', ['ACTIVE', 'INCONSISTENT', 'DELETED']);
 export const journalStatus = pgEnum('journal_status', ['PENDING', 'COMMITTED', 'ROLLED_BACK', 'FAILED']);
-export const driftKind = pgEnum('drift_kind', ['added', 'modified', 'removed']);
+export const driftKind = pgEnum('drift_kind', ['added', 'modified', 'removed', 'unreadable']);
 export const mutationOp = pgEnum('mutation_op', ['write', 'mkdir', 'move', 'copy', 'delete']);
 
 /** Options of a mount; unknown keys are kept so later features can add their own. */
@@ -46,6 +46,12 @@ export const backendMounts = pgTable(
     endpoint: text('endpoint'),
     region: text('region'),
     options: jsonb('options').$type<MountOptions>().notNull().default({}),
+    /**
+     * Identity of this mount: `mount add` writes it into a marker file at a local root, and a
+     * worker serves the mount only where the marker matches, so an empty mount point (a disk that
+     * failed to mount) or another host with the same path never serves it.
+     */
+    instanceId: uuid('instance_id').notNull().defaultRandom(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -70,6 +76,12 @@ export const journal = pgTable(
     path: text('path').notNull(),
     targetMountId: text('target_mount_id').references(() => backendMounts.id),
     targetPath: text('target_path'),
+    /**
+     * Real in-mount locations of path / targetPath (symlinked parents resolved) once the mount's
+     * host has resolved them; the lock compares these too, so two spellings of one place conflict.
+     */
+    realPath: text('real_path'),
+    realTargetPath: text('real_target_path'),
     status: journalStatus('status').notNull().default('PENDING'),
     error: jsonb('error').$type<Record<string, unknown>>(),
     request: jsonb('request').$type<Record<string, unknown>>().notNull(),
@@ -97,6 +109,10 @@ export const nodes = pgTable(
       .notNull()
       .references(() => backendMounts.id),
     path: text('path').notNull(),
+    /** Canonical parent path ('' for top-level nodes): direct children are one indexed query. */
+    parent: text('parent')
+      .notNull()
+      .generatedAlwaysAs(sql`CASE WHEN strpos(path, '/') = 0 THEN '' ELSE regexp_replace(path, '/[^/]*$', '') END`),
     kind: nodeKind('kind').notNull(),
     size: bigint('size', { mode: 'number' }).notNull().default(0),
     sha256: text('sha256'),
@@ -117,6 +133,7 @@ export const nodes = pgTable(
     uniqueIndex('nodes_mount_path_uq').on(t.mountId, t.path),
     index('nodes_mount_path_prefix_idx').on(t.mountId, sql`${t.path} text_pattern_ops`),
     index('nodes_state_idx').on(t.state).where(sql`${t.state} = 'INCONSISTENT'`),
+    index('nodes_mount_parent_path_idx').on(t.mountId, t.parent, t.path),
   ],
 );
 
@@ -183,9 +200,42 @@ export const driftEvents = pgTable(
   ],
 );
 
+/**
+ * The undo plan of a transaction, keyed by its journal id. It lives here, not on the backend, so
+ * users who can write a mount cannot forge what undo executes.
+ */
+export const txPlans = pgTable('tx_plans', {
+  journalId: uuid('journal_id')
+    .primaryKey()
+    .references(() => journal.id),
+  mountId: text('mount_id')
+    .notNull()
+    .references(() => backendMounts.id),
+  plan: jsonb('plan').$type<Record<string, unknown>>().notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * Per-node outcome of a transaction too large for a workflow payload (a tree copy): execute
+ * writes it here, verify updates it, commit reads it. Payloads carry only a reference and a count.
+ */
+export const outcomeNodes = pgTable(
+  'outcome_nodes',
+  {
+    journalId: uuid('journal_id')
+      .notNull()
+      .references(() => journal.id),
+    path: text('path').notNull(),
+    meta: jsonb('meta').$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [uniqueIndex('outcome_nodes_journal_path_uq').on(t.journalId, t.path)],
+);
+
 export type DriftEventRow = typeof driftEvents.$inferSelect;
 export type MountRow = typeof backendMounts.$inferSelect;
 export type NewMountRow = typeof backendMounts.$inferInsert;
 export type JournalRow = typeof journal.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
 export type SnapshotRow = typeof snapshots.$inferSelect;
+export type TxPlanRow = typeof txPlans.$inferSelect;
