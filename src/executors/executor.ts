@@ -72,6 +72,19 @@ export interface MutationOptions {
   onProgress?: (bytesDone: number) => void;
   /** Aborts a long copy or write (activity cancellation). */
   signal?: AbortSignal;
+  /**
+   * Runs before every durable, destructive step; throws when the caller may no longer act on the
+   * transaction (its fence was lost, its attempt was cancelled or superseded). What a throwing
+   * guard stopped is left exactly as it was — never undone inline — for the attempt that holds
+   * the transaction now.
+   */
+  guard?: () => Promise<void>;
+}
+
+/** Options of {@link Executor.undo} and {@link Executor.finalize}. */
+export interface TxControlOptions {
+  /** As {@link MutationOptions.guard}. */
+  guard?: () => Promise<void>;
 }
 
 export interface WriteOptions extends MutationOptions {
@@ -149,9 +162,9 @@ export interface Executor {
   move(src: string, dst: string, opts: MoveOptions): Promise<MutationOutcome>;
   delete(path: string, opts: DeleteOptions): Promise<MutationOutcome>;
   /** Reverses transaction `txId`; `undone` is false when it had changed nothing. Idempotent. */
-  undo(txId: string): Promise<{ undone: boolean }>;
+  undo(txId: string, opts?: TxControlOptions): Promise<{ undone: boolean }>;
   /** Drops transaction `txId`'s staging and backups. Idempotent. */
-  finalize(txId: string): Promise<void>;
+  finalize(txId: string, opts?: TxControlOptions): Promise<void>;
   /** Transaction ids that still have staging (crash leftovers), for operators and tests. */
   pendingTransactions(): Promise<string[]>;
 }

@@ -5,20 +5,23 @@
 import { UnsupportedError } from '../errors';
 import type { Executor, MountSpec } from './executor';
 import { LocalExecutor } from './local-executor';
+import type { Plan } from './local-staging';
+import type { PlanStore } from './plan-store';
 
 export type * from './executor';
 export { LocalExecutor } from './local-executor';
 
 /**
- * Opens the executor for `spec`.
+ * Opens the executor for `spec`; `deps.planStore` is where its undo plans live (the catalog's, in a
+ * worker).
  *
  * @throws MountUnavailableError when a local root is missing or not a directory.
  * @throws UnsupportedError for S3 mounts (not in this release).
  */
-export async function createExecutor(spec: MountSpec): Promise<Executor> {
+export async function createExecutor(spec: MountSpec, deps: { planStore?: PlanStore<Plan> } = {}): Promise<Executor> {
   switch (spec.kind) {
     case 'local':
-      return LocalExecutor.open(spec);
+      return LocalExecutor.open(spec, { planStore: deps.planStore });
     case 's3':
       throw new UnsupportedError('S3 mounts arrive in a later release', { mountId: spec.id });
     default:

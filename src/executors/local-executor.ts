@@ -33,6 +33,7 @@ import type {
   MutationOp,
   MutationOutcome,
   NodeMeta,
+  TxControlOptions,
   WriteOptions,
   WriteSource,
 } from './executor';
@@ -49,6 +50,7 @@ import {
   undoPlan,
 } from './local-staging';
 import { createPlanDirs, hostPath, missingParents, q, runTransaction } from './local-transaction';
+import { MemoryPlanStore, type PlanStore } from './plan-store';
 import { type TreeCopyContext, copyTreeInto } from './local-tree-copy';
 
 export type { MutationStep } from './local-staging';
@@ -57,6 +59,20 @@ export type { MutationStep } from './local-staging';
 export interface LocalExecutorHooks {
   /** Runs after each durable step of a mutation; throwing aborts the call as a crash would. */
   afterStep?: (step: MutationStep, ctx: { op: MutationOp; txId: string }) => void | Promise<void>;
+  /**
+   * Where plans are kept. Workers pass the catalog's store (src/catalog/plans.ts); without one,
+   * a store in this process's memory shared by every executor of the same root (executor-level
+   * tests, one-shot tools) — never a file in the mount.
+   */
+  planStore?: PlanStore<Plan>;
+}
+
+/** Process-memory plan stores by mount root, for executors opened without a durable store. */
+const memoryStores = new Map<string, MemoryPlanStore<Plan>>();
+function memoryStoreOf(rootReal: string): MemoryPlanStore<Plan> {
+  let store = memoryStores.get(rootReal);
+  if (!store) memoryStores.set(rootReal, (store = new MemoryPlanStore<Plan>()));
+  return store;
 }
 
 /** Executor for a local directory; every path it touches is proven to stay inside the mount root. */
@@ -69,7 +85,11 @@ export class LocalExecutor implements Executor {
     readonly rootReal: string,
     private readonly readOnly: boolean,
     private readonly hooks: LocalExecutorHooks,
+    private readonly plans: PlanStore<Plan>,
   ) {}
+
+  /** Guards of the calls in flight, by transaction id: every durable step checks its call's guard first. */
+  private readonly guards = new Map<string, () => Promise<void>>();
 
   /**
    * Opens a local mount. The root is resolved once with realpath, so a symlinked root works and
@@ -89,7 +109,7 @@ export class LocalExecutor implements Executor {
     }
     const st = await fs.stat(rootReal);
     if (!st.isDirectory()) throw new MountUnavailableError(spec.id, `root ${q(spec.rootPath)} is not a directory`);
-    return new LocalExecutor(spec.id, rootReal, spec.readOnly, hooks);
+    return new LocalExecutor(spec.id, rootReal, spec.readOnly, hooks, hooks.planStore ?? memoryStoreOf(rootReal));
   }
 
   capabilities(): Capabilities {
@@ -132,7 +152,7 @@ export class LocalExecutor implements Executor {
   }
 
   async mkdir(p: string, opts: MkdirOptions): Promise<MutationOutcome> {
-    return this.run('mkdir', p, async () => {
+    return this.mutate('mkdir', p, opts, async () => {
       this.assertWritable();
       const rel = normalizeMountPath(p);
       const abs = await resolveInsideRoot(this.rootReal, rel);
@@ -151,7 +171,7 @@ export class LocalExecutor implements Executor {
   }
 
   async write(p: string, source: WriteSource, opts: WriteOptions): Promise<MutationOutcome> {
-    return this.run('write', p, async () => {
+    return this.mutate('write', p, opts, async () => {
       this.assertWritable();
       const rel = normalizeMountPath(p);
       const abs = await resolveInsideRoot(this.rootReal, rel);
@@ -183,7 +203,7 @@ export class LocalExecutor implements Executor {
   }
 
   async copy(src: string, dst: string, opts: CopyOptions): Promise<MutationOutcome> {
-    return this.run('copy', src, async () => {
+    return this.mutate('copy', src, opts, async () => {
       this.assertWritable();
       const from = normalizeMountPath(src);
       const to = normalizeMountPath(dst);
@@ -216,7 +236,7 @@ export class LocalExecutor implements Executor {
   }
 
   async move(src: string, dst: string, opts: MoveOptions): Promise<MutationOutcome> {
-    return this.run('move', src, async () => {
+    return this.mutate('move', src, opts, async () => {
       this.assertWritable();
       const from = normalizeMountPath(src);
       const to = normalizeMountPath(dst);
@@ -259,7 +279,7 @@ export class LocalExecutor implements Executor {
   }
 
   async delete(p: string, opts: DeleteOptions): Promise<MutationOutcome> {
-    return this.run('delete', p, async () => {
+    return this.mutate('delete', p, opts, async () => {
       this.assertWritable();
       const rel = normalizeMountPath(p);
       const abs = await resolveInsideRoot(this.rootReal, rel);
@@ -288,12 +308,13 @@ export class LocalExecutor implements Executor {
     });
   }
 
-  async undo(txId: string): Promise<{ undone: boolean }> {
+  async undo(txId: string, opts: TxControlOptions = {}): Promise<{ undone: boolean }> {
     return this.run('undo', txId, async () => {
-      const staging = new TxStaging(this.rootReal, txId, this.mountId);
+      const staging = new TxStaging(this.rootReal, txId, this.mountId, this.plans, opts.guard);
       const plan = await staging.readPlan();
       if (!plan) {
-        // Staging without a plan holds only scratch: nothing destructive runs before the plan.
+        // No plan, nothing destructive ran (the plan is saved first); staging may hold scratch.
+        await staging.guard();
         await staging.remove();
         return { undone: false };
       }
@@ -301,12 +322,18 @@ export class LocalExecutor implements Executor {
     });
   }
 
-  async finalize(txId: string): Promise<void> {
+  async finalize(txId: string, opts: TxControlOptions = {}): Promise<void> {
     return this.run('finalize', txId, async () => {
-      const staging = new TxStaging(this.rootReal, txId, this.mountId);
+      const staging = new TxStaging(this.rootReal, txId, this.mountId, this.plans, opts.guard);
       const plan = await staging.readPlan();
+      if (plan?.finalized) return;
+      await staging.guard();
       if (plan) await removeScratch(this.rootReal, staging, plan);
       await staging.remove();
+      if (plan) {
+        plan.finalized = true;
+        await staging.savePlan(plan);
+      }
     });
   }
 
@@ -319,6 +346,7 @@ export class LocalExecutor implements Executor {
     return {
       rootReal: this.rootReal,
       mountId: this.mountId,
+      plans: this.plans,
       step: (step, plan) => this.step(step, plan),
       countBytes: (n) => this.countBytes(n),
       metas: (rels) => this.metas(rels),
@@ -339,10 +367,24 @@ export class LocalExecutor implements Executor {
 
   private async step(step: MutationStep, plan: Plan): Promise<void> {
     await this.hooks.afterStep?.(step, { op: plan.op, txId: plan.txId });
+    // After the step = before the next one: a superseded attempt stops here, leaving its work as is.
+    await this.guards.get(plan.txId)?.();
   }
 
   private stepper(plan: Plan): (step: MutationStep) => Promise<void> {
     return (step) => this.step(step, plan);
+  }
+
+  /** {@link run} for a mutation: its guard is checked at every durable step while it runs. */
+  private async mutate<T>(op: string, subject: string, opts: { txId: string; guard?: () => Promise<void> }, fn: () => Promise<T>): Promise<T> {
+    if (!opts.guard) return this.run(op, subject, fn);
+    const guard = opts.guard;
+    this.guards.set(opts.txId, guard);
+    try {
+      return await this.run(op, subject, fn);
+    } finally {
+      if (this.guards.get(opts.txId) === guard) this.guards.delete(opts.txId);
+    }
   }
 
   /** Times the call and turns raw errno failures into typed errors. */

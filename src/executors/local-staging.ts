@@ -1,20 +1,22 @@
 /**
- * Per-transaction staging of the local executor: `<root>/.filestore-staging/<txId>/` holds
+ * Per-transaction staging of the local executor: `<root>/.filestore-staging/<txId>/` (0700, the
+ * worker's own) holds
  *
- *  - `plan.json`  what the op does and what existed before it (written once, before the first
- *                 destructive step; later only amended), so a retry never recomputes history and
- *                 an undo knows what to put back even after a crash at any point;
  *  - `data.tmp`   a file's new content until it is renamed over the target;
  *  - `tree.tmp`   a directory copy until it is renamed into place;
  *  - `backup`     what the op replaced or deleted, until finalize drops it or undo restores it.
  *
- * Everything lives on the mount's own file system, so every hand-over is an atomic rename.
+ * The plan — what the op does and what existed before it — is NOT kept here: it lives in a
+ * {@link PlanStore} (the catalog), where users who can write the mount cannot forge it. A tampered
+ * staging folder can therefore only make a mutation fail, never make undo touch anything else.
+ * Everything here lives on the mount's own file system, so every hand-over is an atomic rename.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidRequestError, MountUnavailableError } from '../errors';
 import { STAGING_DIR, resolveInsideRoot } from '../paths';
 import type { MutationOp, MutationOutcome, NodeKind } from './executor';
+import type { PlanStore } from './plan-store';
 import { chownQuietly, entryExists, errnoOf, fsyncDir, fsyncFile, lstatOrNull, removeDirIfEmpty, sameInode } from './local-fs';
 import { crossDeviceScratch, renameAnywhere } from './local-transfer';
 
@@ -48,7 +50,17 @@ export interface Plan {
   /** True once the op fully applied; `outcome` is then returned to every retry. */
   applied: boolean;
   outcome?: MutationOutcome;
+  /** Set once undo finished: a retried undo answers the same instead of "nothing to undo". */
+  undone?: { changed: boolean };
+  /** Set once finalize dropped staging and backups. */
+  finalized?: boolean;
 }
+
+/**
+ * Checks that the calling attempt may still act on the transaction (its fence is held, it was not
+ * cancelled); throws otherwise. Called before every destructive step.
+ */
+export type TxGuard = () => Promise<void>;
 
 /** What identifies a request for the "same txId, same op" check. */
 export interface PlanRequest {
@@ -96,11 +108,10 @@ export async function listStagedTransactions(rootReal: string): Promise<string[]
   }
 }
 
-/** The staging folder of one transaction and its well-known files. */
+/** The staging folder of one transaction, its well-known files, and its plan (in the plan store). */
 export class TxStaging {
   readonly root: string;
   readonly dir: string;
-  readonly planFile: string;
   readonly dataTmp: string;
   readonly treeTmp: string;
   readonly backup: string;
@@ -109,53 +120,42 @@ export class TxStaging {
     readonly rootReal: string,
     readonly txId: string,
     private readonly mountId: string,
+    private readonly store: PlanStore<Plan>,
+    /** Runs before every plan save and destructive step of this call. */
+    readonly guard: TxGuard = async () => undefined,
   ) {
     this.root = stagingRoot(rootReal);
     this.dir = path.join(this.root, validateTxId(txId));
-    this.planFile = path.join(this.dir, 'plan.json');
     this.dataTmp = path.join(this.dir, 'data.tmp');
     this.treeTmp = path.join(this.dir, 'tree.tmp');
     this.backup = path.join(this.dir, 'backup');
   }
 
-  /** The plan, or null when this transaction never got as far as writing one. */
+  /** The plan, or null when this transaction never got as far as saving one. */
   async readPlan(): Promise<Plan | null> {
-    await this.assertStagingIsOurs();
-    let text: string;
-    try {
-      text = await fs.readFile(this.planFile, 'utf8');
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
-      throw err;
-    }
-    return JSON.parse(text) as Plan;
+    const plan = await this.store.load(this.txId);
+    if (plan && plan.txId !== this.txId) throw new InvalidRequestError(`the plan stored for ${this.txId} names ${plan.txId}`);
+    return plan;
   }
 
-  /** Creates the staging folders (durably: a plan in a folder that vanishes on power loss is no plan). */
+  /** Creates the staging folders, 0700 (durably: staging that vanishes on power loss holds no backup). */
   async ensure(): Promise<void> {
     await this.assertStagingIsOurs();
     if (!(await entryExists(this.root))) {
       await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
       await fsyncDir(this.rootReal);
     }
+    await this.assertStagingIsOurs();
     if (!(await entryExists(this.dir))) {
       await fs.mkdir(this.dir, { mode: 0o700 });
       await fsyncDir(this.root);
     }
   }
 
-  /** Replaces plan.json atomically: readers (a retry, an undo) see the old plan or the new one, never half. */
+  /** Saves the plan (atomically, in the plan store) once the guard says this attempt may still act. */
   async savePlan(plan: Plan): Promise<void> {
-    const tmp = `${this.planFile}.tmp`;
-    const fh = await fs.open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(plan, null, 1));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, this.planFile);
-    await fsyncDir(this.dir);
+    await this.guard();
+    await this.store.save(plan);
   }
 
   /** Drops the whole staging folder of the transaction; idempotent. */
@@ -166,11 +166,24 @@ export class TxStaging {
     await fsyncDir(this.root);
   }
 
-  /** A staging "folder" that is a symlink or a file would redirect backups outside the mount. */
+  /**
+   * Staging must be a plain directory owned by this process's user and closed to everyone else:
+   * a symlink would redirect backups outside the mount, and a folder others can write would let
+   * them swap what undo restores.
+   */
   private async assertStagingIsOurs(): Promise<void> {
     const st = await lstatOrNull(this.root);
-    if (st && !st.isDirectory()) {
+    if (!st) return;
+    if (!st.isDirectory()) {
       throw new MountUnavailableError(this.mountId, `${STAGING_DIR} inside the mount root is not a plain directory`);
+    }
+    const uid = process.getuid?.();
+    if (uid !== undefined && Number(st.uid) !== uid) {
+      throw new MountUnavailableError(this.mountId, `${STAGING_DIR} is owned by uid ${st.uid}, not by the worker (uid ${uid})`);
+    }
+    if ((Number(st.mode) & 0o077) !== 0) {
+      // Ours but too open (made by an older release): close it rather than refuse.
+      await fs.chmod(this.root, 0o700);
     }
   }
 }
@@ -272,6 +285,10 @@ async function restoreBackup(staging: TxStaging, targetAbs: string): Promise<boo
  * @returns whether anything visible on the mount changed.
  */
 export async function undoPlan(rootReal: string, staging: TxStaging, plan: Plan): Promise<boolean> {
+  if (plan.undone) return plan.undone.changed;
+  // Committed and finalized: its backups are gone and the catalog records it; nothing to undo.
+  if (plan.finalized) return false;
+  await staging.guard();
   let changed = false;
   const targetAbs = await resolveInsideRoot(rootReal, plan.target);
   switch (plan.op) {
@@ -322,6 +339,8 @@ export async function undoPlan(rootReal: string, staging: TxStaging, plan: Plan)
     }
   }
   await removeScratch(rootReal, staging, plan);
+  plan.undone = { changed };
+  await staging.savePlan(plan);
   await staging.remove();
   return changed;
 }

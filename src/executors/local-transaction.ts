@@ -7,11 +7,12 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { FilestoreError, NotADirectoryError, NotFoundError } from '../errors';
+import { FilestoreError, InvalidRequestError, NotADirectoryError, NotFoundError } from '../errors';
 import { ancestorsOf, parentPath } from '../paths';
 import type { MutationOptions, MutationOutcome } from './executor';
 import { errnoOf, fsyncDir, mapFsError, statOrNull } from './local-fs';
 import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, undoPlan } from './local-staging';
+import type { PlanStore } from './plan-store';
 
 /** What an op's `prepare` step derives from the disk before anything changes. */
 export type PlanDraft = Pick<Plan, 'kind' | 'hadPrevious' | 'createdDirs'>;
@@ -21,6 +22,8 @@ export interface TxContext {
   /** The mount root after realpath. */
   readonly rootReal: string;
   readonly mountId: string;
+  /** Where plans are kept (out of the mount users' reach). */
+  readonly plans: PlanStore<Plan>;
   /** Reports a durable step to the executor's `afterStep` hook; throwing aborts the call as a crash would. */
   step(step: MutationStep, plan: Plan): Promise<void>;
 }
@@ -46,15 +49,18 @@ export async function runTransaction(
   prepare: () => Promise<PlanDraft>,
   apply: (staging: TxStaging, plan: Plan) => Promise<MutationOutcome>,
 ): Promise<MutationOutcome> {
-  const staging = new TxStaging(ctx.rootReal, opts.txId, ctx.mountId);
+  const guard = opts.guard ?? (async () => undefined);
+  const staging = new TxStaging(ctx.rootReal, opts.txId, ctx.mountId, ctx.plans, guard);
   let plan = await staging.readPlan();
   if (plan) {
     assertPlanMatches(plan, req);
     if (plan.applied && plan.outcome) return plan.outcome;
+    // An undone or finalized transaction is over: applying it again would undo the undo.
+    if (plan.undone || plan.finalized) throw new InvalidRequestError(`transaction ${opts.txId} has already ended`, { txId: opts.txId });
   } else {
     plan = { version: 1, txId: opts.txId, ...req, ...(await prepare()), applied: false };
-    await staging.ensure();
     await staging.savePlan(plan);
+    await staging.ensure();
   }
   await ctx.step('plan-saved', plan);
   try {
@@ -66,9 +72,15 @@ export async function runTransaction(
   } catch (err) {
     const mapped = mapFsError(err, q(req.target), { mountId: ctx.mountId });
     if (mapped instanceof FilestoreError && !mapped.retryable) {
-      // A permanent failure will not be retried: leave the mount as it was, not half-done.
-      // If this cleanup itself fails the plan stays, and the workflow's undo finishes it.
-      await undoPlan(ctx.rootReal, staging, plan).catch(() => undefined);
+      // A permanent failure will not be retried: leave the mount as it was, not half-done — but
+      // only while this attempt still holds the transaction (the guard passes). A stale attempt
+      // must never undo what a later attempt did. If this cleanup fails the plan stays, and the
+      // workflow's compensation finishes it.
+      const stillOurs = await guard().then(
+        () => true,
+        () => false,
+      );
+      if (stillOurs) await undoPlan(ctx.rootReal, staging, plan).catch(() => undefined);
     }
     throw mapped;
   }

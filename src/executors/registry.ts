@@ -1,6 +1,7 @@
 /** Executors for the mounts in the catalog, opened on first use and re-opened when the mount changes. */
 import type { Db } from '../../db/client';
 import { getMount, mountSpecOf } from '../catalog/mounts';
+import { catalogPlanStore } from '../catalog/plans';
 import type { Executor } from './executor';
 import { createExecutor } from './index';
 
@@ -16,7 +17,7 @@ export class ExecutorRegistry {
     const version = `${row.updatedAt.getTime()}`;
     const hit = this.cache.get(mountId);
     if (hit && hit.version === version) return hit.executor;
-    const executor = await createExecutor(mountSpecOf(row));
+    const executor = await createExecutor(mountSpecOf(row), { planStore: catalogPlanStore(this.db, mountId) });
     this.cache.set(mountId, { executor, version });
     return executor;
   }
