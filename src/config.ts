@@ -53,6 +53,12 @@ const ConfigSchema = z.object({
     .default(256 * 1024),
   /** Largest file a single write accepts (bytes). @defaultValue 1 TiB */
   maxFileBytes: z.coerce.number().int().positive().default(1024 ** 4),
+  /**
+   * Attempts of an activity after which an error no table classifies (not a typed Filestore error,
+   * no known transient errno) stops being retried and fails the mutation as INTERNAL, releasing its
+   * lock. Typed transient errors (BACKEND_IO) retry without this bound. @defaultValue 5
+   */
+  maxUnknownErrorAttempts: z.coerce.number().int().min(1).max(1000).default(5),
   /** Most entries one directory copy may carry into the catalog (keeps payloads far below 2 MiB). @defaultValue 5000 */
   maxTreeEntries: z.coerce.number().int().positive().max(5000).default(5000),
   /** Redis for the drift queue (BullMQ) and change events. @defaultValue redis://127.0.0.1:6379 */
@@ -107,6 +113,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   inlineMaxBytes: 'FILESTORE_INLINE_MAX_BYTES',
   maxFileBytes: 'FILESTORE_MAX_FILE_BYTES',
   maxTreeEntries: 'FILESTORE_MAX_TREE_ENTRIES',
+  maxUnknownErrorAttempts: 'FILESTORE_MAX_UNKNOWN_ERROR_ATTEMPTS',
   redisUrl: 'REDIS_URL',
   enableWatchers: 'FILESTORE_ENABLE_WATCHERS',
   driftDebounceMs: 'FILESTORE_DRIFT_DEBOUNCE_MS',

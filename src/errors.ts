@@ -181,6 +181,61 @@ export class CommitError extends FilestoreError {
   }
 }
 
+// --- backend file system failures (errno classes; see the table in executors/local-fs.ts) ---
+/** The target lies on another file system than the mount's staging (a nested mount), so no atomic rename can reach it. Permanent. */
+export class CrossDeviceError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('CROSS_DEVICE', `${what} is on another file system than the rest of the mount (a nested mount); Filestore cannot place it atomically`, {
+      details,
+    });
+  }
+}
+/** A limit of the backend's file system (links per inode, file size, …) that a retry cannot lift. Permanent. */
+export class BackendLimitError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('BACKEND_LIMIT', message, { details });
+  }
+}
+/** The backend's file system is damaged (e.g. EUCLEAN): an operator must repair it; retrying would not. Permanent. */
+export class BackendFaultError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('BACKEND_FAULT', message, { details });
+  }
+}
+/** A transient I/O condition (EIO, ENOSPC, EAGAIN, ESTALE, …): retried with backoff until it clears. */
+export class BackendIoError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('BACKEND_IO', message, { retryable: true, details });
+  }
+}
+/**
+ * A bug in Filestore itself (e.g. EBADF: it used a descriptor it had closed), or a failure no
+ * table classifies once it was retried FILESTORE_MAX_UNKNOWN_ERROR_ATTEMPTS times. Permanent:
+ * retrying such an error without end would hold the path's lock forever.
+ */
+export class InternalError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('INTERNAL', message, { details });
+  }
+}
+
+// --- one live attempt per transaction (activities/tx-fence.ts) ---
+/** Another attempt of the same transaction still holds it; this one retries later. */
+export class TransactionBusyError extends FilestoreError {
+  constructor(journalId: string) {
+    super('TX_BUSY', `transaction ${journalId} is held by another attempt that is still running; retrying`, { retryable: true, details: { journalId } });
+  }
+}
+/** This attempt lost its hold on the transaction (its fence session ended, or it was cancelled): it stops. */
+export class FenceLostError extends FilestoreError {
+  constructor(journalId: string, reason: string) {
+    super('FENCE_LOST', `this attempt no longer holds transaction ${journalId} (${reason}); it stops and leaves the work to the attempt that does`, {
+      retryable: true,
+      details: { journalId },
+    });
+  }
+}
+
 const REGISTRY = {
   FilestoreError,
   InvalidPathError,
@@ -209,6 +264,11 @@ const REGISTRY = {
   InconsistentNodeError,
   VerificationError,
   CommitError,
+  CrossDeviceError,
+  BackendLimitError,
+  BackendFaultError,
+  BackendIoError,
+  InternalError,
 } as const;
 
 /** Error types that Temporal must never retry (permanent by nature). */
@@ -236,6 +296,10 @@ export const NON_RETRYABLE: string[] = [
   'IdempotencyKeyReusedError',
   'InconsistentNodeError',
   'CommitError',
+  'CrossDeviceError',
+  'BackendLimitError',
+  'BackendFaultError',
+  'InternalError',
 ];
 
 /** Serialisable form of an error, as stored in the journal and carried in failure details. */

@@ -107,7 +107,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const redis = openRedis(config.redisUrl, log);
   const deps: ActivityDeps = { db: catalog.db, executors: new ExecutorRegistry(catalog.db), redis, config };
   // Wrapped here, so injected activities (tests) report typed failures exactly like the standard ones.
-  const activities = withTypedFailures((opts.activities ?? createActivities)(deps));
+  const activities = withTypedFailures((opts.activities ?? createActivities)(deps), { maxUnknownErrorAttempts: config.maxUnknownErrorAttempts });
 
   const general = await Worker.create({
     connection,

@@ -10,12 +10,20 @@ import path from 'node:path';
 import {
   AccessDeniedError,
   AlreadyExistsError,
+  BackendFaultError,
+  BackendIoError,
+  BackendLimitError,
+  CrossDeviceError,
   DirectoryNotEmptyError,
   FilestoreError,
+  InternalError,
+  InvalidPathError,
+  InvalidRequestError,
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
   PayloadTooLargeError,
+  UnsupportedError,
 } from '../errors';
 import { STAGING_DIR, joinPath, resolveInsideRoot } from '../paths';
 import type { NodeMeta, WriteSource } from './executor';
@@ -28,33 +36,117 @@ export function errnoOf(err: unknown): string | undefined {
     : undefined;
 }
 
+type ErrorDetails = Record<string, unknown>;
+/** Builds the typed error for one errno; `what` is mount-relative, `errno` names the cause for the message. */
+type FsErrorFactory = (what: string, errno: string, details: ErrorDetails) => FilestoreError;
+
+function errnoGroup(codes: string[], make: FsErrorFactory): Array<[string, FsErrorFactory]> {
+  return codes.map((code) => [code, make]);
+}
+
 /**
- * Maps a Node.js file system error to Filestore's typed error; other errors (including already
- * typed ones) pass through unchanged, so transient failures (EIO, ENOSPC, …) stay retryable.
- *
- * @param what - a mount-relative description for the message; never a host path.
+ * Every errno that can reach an executor, and the typed error it becomes — ONE table, so a new
+ * errno is classified in one place. Permanent classes are non-retryable (NON_RETRYABLE in
+ * errors.ts): retrying them only holds the path's lock while the same call fails again. Only the
+ * BackendIoError group is retried. Anything not listed stays a raw error, which the activity
+ * wrapper retries a bounded number of times (FILESTORE_MAX_UNKNOWN_ERROR_ATTEMPTS).
  */
-export function mapFsError(err: unknown, what: string, details: Record<string, unknown> = {}): unknown {
+const FS_ERROR_TABLE: ReadonlyMap<string, FsErrorFactory> = new Map([
+  // The path names nothing, something of the wrong kind, or something that is already there:
+  // the request must change (or the caller must pass overwrite / recursive), not the timing.
+  ...errnoGroup(['ENOENT'], (w, _e, d) => new NotFoundError(w, d)),
+  ...errnoGroup(['EEXIST'], (w, _e, d) => new AlreadyExistsError(w, d)),
+  ...errnoGroup(['ENOTDIR'], (w, _e, d) => new NotADirectoryError(w, d)),
+  ...errnoGroup(['EISDIR'], (w, _e, d) => new IsADirectoryError(w, d)),
+  ...errnoGroup(['ENOTEMPTY'], (w, _e, d) => new DirectoryNotEmptyError(w, d)),
+  // Permissions and read-only file systems do not change by themselves; an operator must act.
+  ...errnoGroup(['EACCES', 'EPERM', 'EROFS'], (w, _e, d) => new AccessDeniedError(w, d)),
+  // The path cannot exist on this file system as spelled: too long once joined to the root,
+  // a symlink loop, or a name the file system's encoding refuses.
+  ...errnoGroup(['ENAMETOOLONG', 'ELOOP', 'EILSEQ'], (w, e, d) => new InvalidPathError(`${w} cannot be used on this file system (${e})`, d)),
+  // The kernel refuses the request itself, e.g. renaming a directory into its own subtree
+  // reached through an alias. Same request, same answer.
+  ...errnoGroup(['EINVAL'], (w, e, d) => new InvalidRequestError(`${w}: the file system refused the request as invalid (${e})`, d)),
+  // A nested file system inside the mount: rename() cannot cross it. Whatever the executor does
+  // not handle itself (moveAcrossDevices) is permanent — the target stays on the other device.
+  ...errnoGroup(['EXDEV'], (w, _e, d) => new CrossDeviceError(w, d)),
+  // Hard limits of the file system that a retry cannot lift: links per inode / entries per
+  // directory, largest file, values that do not fit.
+  ...errnoGroup(['EMLINK', 'EFBIG', 'EOVERFLOW', 'E2BIG', 'ERANGE', 'ERR_FS_FILE_TOO_LARGE'], (w, e, d) =>
+    new BackendLimitError(`${w}: a limit of the file system was reached (${e})`, d),
+  ),
+  // The file system (or the node: a device, FIFO or socket) does not offer this operation.
+  ...errnoGroup(['ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'ENOTTY', 'ENXIO', 'ENODEV', 'ESPIPE', 'ENOTBLK'], (w, e, d) =>
+    new UnsupportedError(`${w}: the file system does not support this operation (${e})`, d),
+  ),
+  // The file system is damaged; only a repair (fsck) helps, and retrying would just hold the lock.
+  ...errnoGroup(['EUCLEAN', 'EBADMSG', 'ENOTRECOVERABLE'], (w, e, d) => new BackendFaultError(`${w}: the file system reports damage (${e}); it needs repair`, d)),
+  // A descriptor Filestore itself mismanaged: a bug, which the same code would hit again.
+  ...errnoGroup(['EBADF', 'EFAULT'], (w, e, d) => new InternalError(`${w}: internal error (${e})`, d)),
+  // Transient: space or quota that can be freed, descriptors or memory that can come back, a
+  // busy or locked node, an interrupted call, and the connection / stale-handle failures of
+  // network file systems (NFS, SMB). Retried with backoff until they clear.
+  ...errnoGroup(
+    [
+      'EIO',
+      'ENOSPC',
+      'EDQUOT',
+      'EAGAIN',
+      'EWOULDBLOCK',
+      'EBUSY',
+      'ETXTBSY',
+      'EMFILE',
+      'ENFILE',
+      'ENOMEM',
+      'ENOBUFS',
+      'EINTR',
+      'ECANCELED',
+      'EDEADLK',
+      'ENOLCK',
+      'ETIMEDOUT',
+      'ESTALE',
+      'EREMOTEIO',
+      'ENOMEDIUM',
+      'ENOLINK',
+      'ECOMM',
+      'EPROTO',
+      'EPIPE',
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'ECONNABORTED',
+      'ENOTCONN',
+      'ENETDOWN',
+      'ENETUNREACH',
+      'ENETRESET',
+      'EHOSTDOWN',
+      'EHOSTUNREACH',
+    ],
+    (w, e, d) => new BackendIoError(`${w}: transient file system error (${e}); retrying`, d),
+  ),
+]);
+
+/** True when `errno` is a transient condition (the BackendIoError group of the table): worth retrying without bound. */
+export function isTransientErrno(errno: string | undefined): boolean {
+  if (!errno) return false;
+  const make = FS_ERROR_TABLE.get(errno);
+  return !!make && make('', errno, {}).retryable;
+}
+
+/**
+ * Maps a Node.js file system error to Filestore's typed error by {@link FS_ERROR_TABLE}; typed
+ * errors pass through unchanged, and so does anything without a known errno (cancellation's
+ * AbortError, a bug's TypeError): the activity wrapper bounds the retries of those.
+ *
+ * @param what - a mount-relative description for the message; never a host path (Node's own
+ *   messages carry one, so they are never reused).
+ */
+export function mapFsError(err: unknown, what: string, details: ErrorDetails = {}): unknown {
   if (err instanceof FilestoreError) return err;
-  const ctx = { ...details, errno: errnoOf(err) };
-  switch (errnoOf(err)) {
-    case 'ENOENT':
-      return new NotFoundError(what, ctx);
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new AccessDeniedError(what, ctx);
-    case 'ENOTDIR':
-      return new NotADirectoryError(what, ctx);
-    case 'EISDIR':
-      return new IsADirectoryError(what, ctx);
-    case 'ENOTEMPTY':
-      return new DirectoryNotEmptyError(what, ctx);
-    case 'EEXIST':
-      return new AlreadyExistsError(what, ctx);
-    default:
-      return err;
-  }
+  const errno = errnoOf(err);
+  const make = errno === undefined ? undefined : FS_ERROR_TABLE.get(errno);
+  if (!make) return err;
+  const syscall = (err as NodeJS.ErrnoException).syscall;
+  return make(what, errno!, { ...details, errno, ...(syscall ? { syscall } : {}) });
 }
 
 /** stat() that returns null when nothing is there (or a parent is not a directory). */
