@@ -11,12 +11,15 @@ import type { Executor, KnownContent, MutationOutcome, NodeMeta, WriteSource } f
 import type { ExecutorRegistry } from '../src/executors/registry';
 import type { MutationRequest } from '../src/mutations';
 import { belowPattern } from '../src/catalog/subtree';
+import { getMount } from '../src/catalog/mounts';
 
 export interface ExecuteDeps {
   db: Db;
   executors: ExecutorRegistry;
   maxFileBytes: number;
   maxTreeEntries: number;
+  /** FILESTORE_SOURCE_ROOTS: where a write's file source may lie (empty refuses file sources). */
+  sourceRoots: readonly string[];
 }
 
 /** Heartbeats at most once a second with the bytes done, so a dead worker is noticed within the heartbeat timeout. */
@@ -58,6 +61,11 @@ async function knownContent(db: Db, mountId: string, src: string, limit: number)
   return known;
 }
 
+/** The mount's `allowSpecialModes` option, read at execute time so a toggle applies to the next mutation. */
+async function allowsSpecialModes(db: Db, mountId: string): Promise<boolean> {
+  return (await getMount(db, mountId)).options.allowSpecialModes === true;
+}
+
 async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, req: MutationRequest): Promise<MutationOutcome> {
   const base = { txId: journalId, onProgress: progressHeartbeat(), signal: Context.current().cancellationSignal };
   switch (req.op) {
@@ -69,11 +77,18 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
         mode: req.mode,
         maxBytes: deps.maxFileBytes,
         expectedSha256: req.expectedSha256,
+        sourceRoots: deps.sourceRoots,
+        allowSpecialModes: await allowsSpecialModes(deps.db, req.mountId),
       });
     case 'mkdir':
       return executor.mkdir(req.path, { ...base, parents: req.parents });
     case 'move':
-      return executor.move(req.path, req.targetPath, { ...base, overwrite: req.overwrite, createParents: req.createParents });
+      return executor.move(req.path, req.targetPath, {
+        ...base,
+        overwrite: req.overwrite,
+        createParents: req.createParents,
+        allowSpecialModes: await allowsSpecialModes(deps.db, req.mountId),
+      });
     case 'copy':
       return executor.copy(req.path, req.targetPath, {
         ...base,
@@ -82,6 +97,7 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
         recursive: req.recursive,
         maxEntries: deps.maxTreeEntries,
         known: await knownContent(deps.db, req.mountId, req.path, deps.maxTreeEntries),
+        allowSpecialModes: await allowsSpecialModes(deps.db, req.mountId),
       });
     case 'delete':
       return executor.delete(req.path, { ...base, recursive: req.recursive });

@@ -17,7 +17,7 @@ export interface ActivityDeps {
   executors: ExecutorRegistry;
   /** Where change events are published (ioredis; the worker owns and closes it). */
   redis: Redis;
-  config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries'>;
+  config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries' | 'sourceRoots'>;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -25,7 +25,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes }),
     ...createCommitActivities({ db }),
-    ...createExecuteActivities({ db, executors, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries }),
+    ...createExecuteActivities({ db, executors, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: config.sourceRoots }),
     ...createNotifyActivities({ redis }),
   };
 }

@@ -84,6 +84,8 @@ export async function createBenchStack(): Promise<BenchStack> {
       metricsPort: 0,
       stateDir: path.join(tmp, 'state'),
       logLevel: 'warn',
+      // The large-file bench puts its source from the run's temp dir.
+      sourceRoots: [tmp],
     });
     const client = await FilestoreClient.connect(config);
     cleanups.push({ what: 'close the client', fn: () => client.close() });

@@ -94,7 +94,25 @@ const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Start the Temporal dev server from `filestore dev` when nothing answers. @defaultValue true */
   devStartTemporal: bool.default(true),
+  /**
+   * Directories a `put` may read a file source from (absolute; `,` or `:` separated in the
+   * environment). Empty refuses every file source with SOURCE_NOT_ALLOWED: no directory is safe
+   * to expose on every host, so the operator names them. @defaultValue [] (`filestore dev`: the checkout and the OS temp dir)
+   */
+  sourceRoots: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (typeof v === 'string' ? splitRoots(v) : v.map((r) => r.trim()).filter((r) => r !== '')))
+    .pipe(z.array(z.string().refine((r) => path.isAbsolute(r), { message: 'every source root must be an absolute directory' })))
+    .default([]),
 });
+
+/** `a,b` or `a:b` (or both mixed) → trimmed, non-empty entries. */
+function splitRoots(value: string): string[] {
+  return value
+    .split(/[,:]/)
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+}
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
@@ -129,6 +147,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   watcherMetricsPort: 'FILESTORE_WATCHER_METRICS_PORT',
   logLevel: 'LOG_LEVEL',
   devStartTemporal: 'FILESTORE_DEV_START_TEMPORAL',
+  sourceRoots: 'FILESTORE_SOURCE_ROOTS',
 };
 
 /** Reads, validates and freezes the configuration; `overrides` win over the environment. */

@@ -139,6 +139,24 @@ export class TreeTooLargeError extends FilestoreError {
   }
 }
 
+// --- write sources ---
+/**
+ * A `put` file source the worker will not read: outside FILESTORE_SOURCE_ROOTS, reached through a
+ * symlink, or not a regular file (FIFO, device, socket, directory). Permanent: the same path is
+ * refused again.
+ */
+export class SourceNotAllowedError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('SOURCE_NOT_ALLOWED', message, { details });
+  }
+}
+/** The source file shrank (or was replaced) while it was read; what arrived is not the file that was opened. */
+export class SourceChangedError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('SOURCE_CHANGED', message, { details });
+  }
+}
+
 // --- concurrency and idempotency ---
 /** Another PENDING mutation holds the path (or an ancestor / descendant of it). */
 export class ConflictError extends FilestoreError {
@@ -258,6 +276,8 @@ const REGISTRY = {
   PayloadTooLargeError,
   UnsupportedError,
   TreeTooLargeError,
+  SourceNotAllowedError,
+  SourceChangedError,
   ConflictError,
   PathLockedError,
   IdempotencyKeyReusedError,
@@ -292,6 +312,8 @@ export const NON_RETRYABLE: string[] = [
   'PayloadTooLargeError',
   'UnsupportedError',
   'TreeTooLargeError',
+  'SourceNotAllowedError',
+  'SourceChangedError',
   'ConflictError',
   'IdempotencyKeyReusedError',
   'InconsistentNodeError',

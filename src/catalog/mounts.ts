@@ -14,6 +14,12 @@ export interface AddLocalMount {
   rootPath: string;
   readOnly?: boolean;
   watch?: boolean;
+  /**
+   * Let mutations keep or set setuid, setgid and sticky bits (an explicit `mode` with them, a
+   * copied or overwritten file that had them). Off, Filestore never creates such files — a root
+   * worker would otherwise hand out setuid-root binaries. @defaultValue false
+   */
+  allowSpecialModes?: boolean;
   /** Create the root directory if it is missing. @defaultValue false */
   createRoot?: boolean;
 }
@@ -33,7 +39,7 @@ export async function addLocalMount(db: Db, input: AddLocalMount): Promise<Mount
   const st = await fs.stat(input.rootPath).catch(() => null);
   if (!st?.isDirectory()) throw new InvalidRequestError(`mount root ${input.rootPath} is not an existing directory`);
   const rootPath = await fs.realpath(input.rootPath);
-  const options: MountOptions = { readOnly: input.readOnly ?? false, watch: input.watch ?? false };
+  const options: MountOptions = { readOnly: input.readOnly ?? false, watch: input.watch ?? false, allowSpecialModes: input.allowSpecialModes ?? false };
   const rows = await db
     .insert(backendMounts)
     .values({ id: input.id, kind: 'local', rootPath, options })
@@ -44,7 +50,7 @@ export async function addLocalMount(db: Db, input: AddLocalMount): Promise<Mount
   return rows[0];
 }
 
-/** Merges options into a mount (e.g. read-only, watch). */
+/** Merges options into a mount (e.g. readOnly, watch, allowSpecialModes). */
 export async function setMountOptions(db: Db, id: string, patch: Partial<MountOptions>): Promise<MountRow> {
   const rows = await db
     .update(backendMounts)

@@ -105,9 +105,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     .requiredOption('--local <dir>', 'directory on this host that the mount exposes')
     .option('--read-only', 'refuse every mutation')
     .option('--watch', 'watch the mount for changes made behind Filestore (drift detection)')
-    .action(async (id: string, o: { local: string; readOnly?: boolean; watch?: boolean }) => {
+    .option('--allow-special-modes', 'let mutations keep or set setuid, setgid and sticky bits (off: they are stripped, and refused in an explicit mode)')
+    .action(async (id: string, o: { local: string; readOnly?: boolean; watch?: boolean; allowSpecialModes?: boolean }) => {
       const c = await connect();
-      const row = await c.addLocalMount({ id, rootPath: path.resolve(o.local), readOnly: o.readOnly, watch: o.watch });
+      const row = await c.addLocalMount({ id, rootPath: path.resolve(o.local), readOnly: o.readOnly, watch: o.watch, allowSpecialModes: o.allowSpecialModes });
       out(`mount ${row.id} → ${row.rootPath}${row.options.readOnly ? ' (read-only)' : ''}`);
     });
   mount

@@ -37,11 +37,16 @@ export function registerWatchCommands(program: Command, mount: Command, ctx: Com
     .option('--no-watch', 'stop watching it')
     .option('--read-only', 'refuse every mutation')
     .option('--no-read-only', 'allow mutations again')
-    .action(async (id: string, o: { watch?: boolean; readOnly?: boolean }) => {
-      const patch: { watch?: boolean; readOnly?: boolean } = {};
+    .option('--allow-special-modes', 'let mutations keep or set setuid, setgid and sticky bits')
+    .option('--no-allow-special-modes', 'strip them again (and refuse them in an explicit mode)')
+    .action(async (id: string, o: { watch?: boolean; readOnly?: boolean; allowSpecialModes?: boolean }) => {
+      const patch: { watch?: boolean; readOnly?: boolean; allowSpecialModes?: boolean } = {};
       if (o.watch !== undefined) patch.watch = o.watch;
       if (o.readOnly !== undefined) patch.readOnly = o.readOnly;
-      if (Object.keys(patch).length === 0) throw new InvalidRequestError('nothing to set: pass --watch, --no-watch, --read-only or --no-read-only');
+      if (o.allowSpecialModes !== undefined) patch.allowSpecialModes = o.allowSpecialModes;
+      if (Object.keys(patch).length === 0) {
+        throw new InvalidRequestError('nothing to set: pass --watch, --no-watch, --read-only, --no-read-only, --allow-special-modes or --no-allow-special-modes');
+      }
       const row = await setMountOptions((await ctx.connect()).db, id, patch);
       ctx.out(formatMounts([row]));
     });

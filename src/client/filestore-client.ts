@@ -9,7 +9,6 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -19,11 +18,11 @@ import { journal, nodes, type JournalRow, type NodeRow } from '../../db/schema';
 import { belowPattern } from '../catalog/subtree';
 import { getMount, listMounts, addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
 import { loadConfig, mountTaskQueue, type Config } from '../config';
+import { checkWriteSource } from '../executors/local-source';
 import {
   errorFromInfo,
   FilestoreError,
   InvalidRequestError,
-  NotFoundError,
   PayloadTooLargeError,
   ReadOnlyMountError,
   UnsupportedError,
@@ -139,12 +138,11 @@ export class FilestoreClient {
     } else {
       const abs = path.resolve(source.file);
       if (source.checkSource ?? true) {
-        const st = await fs.stat(abs).catch(() => null);
-        if (!st) throw new NotFoundError(`source file ${abs}`, { source: abs });
-        if (!st.isFile()) throw new InvalidRequestError(`source ${abs} is not a regular file`);
-        if (st.size > this.config.maxFileBytes) {
-          throw new PayloadTooLargeError(`source is ${st.size} bytes; the limit is ${this.config.maxFileBytes} (FILESTORE_MAX_FILE_BYTES)`);
-        }
+        // The worker's rules (local-source.ts), applied early where this host can: under
+        // FILESTORE_SOURCE_ROOTS, no symlink, a regular file within FILESTORE_MAX_FILE_BYTES. The
+        // worker checks again and is the authority — it may have other roots — so a client without
+        // roots of its own checks only the file itself.
+        await checkWriteSource(abs, { roots: this.config.sourceRoots, maxBytes: this.config.maxFileBytes });
       }
       ref = { kind: 'file', path: abs };
     }
@@ -271,7 +269,7 @@ export class FilestoreClient {
   addLocalMount(input: AddLocalMount) {
     return addLocalMount(this.db, input);
   }
-  setMountOptions(id: string, patch: { readOnly?: boolean; watch?: boolean }) {
+  setMountOptions(id: string, patch: { readOnly?: boolean; watch?: boolean; allowSpecialModes?: boolean }) {
     return setMountOptions(this.db, id, patch);
   }
 

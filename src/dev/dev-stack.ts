@@ -3,10 +3,11 @@
  * cluster when nothing answers), migrations, the Temporal dev server with its Web UI (when nothing
  * answers at TEMPORAL_ADDRESS), a demo mount, and a worker with /metrics. Ctrl-C stops it all.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { openCatalog, runMigrations } from '../../db/client';
 import { addLocalMount, listMounts } from '../catalog/mounts';
-import { ENV_NAMES, type Config } from '../config';
+import { ENV_NAMES, PROJECT_DIR, type Config } from '../config';
 import type { Logger } from '../logger';
 import { startWatcherService } from '../watcher/watcher-service';
 import { startWorker } from '../worker';
@@ -64,8 +65,12 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
       await catalog.close();
     }
 
-    const worker = await startWorker(config, { logger: log });
+    // A laptop puts files from the checkout and the temp dir; an explicit FILESTORE_SOURCE_ROOTS wins.
+    const sourceRoots = process.env[ENV_NAMES.sourceRoots] === undefined ? [PROJECT_DIR, os.tmpdir()] : config.sourceRoots;
+    const worker = await startWorker({ ...config, sourceRoots }, { logger: log });
     stops.push(() => worker.shutdown());
+    out(`sources    put reads files under ${sourceRoots.join(', ') || '(nowhere: FILESTORE_SOURCE_ROOTS is empty)'} (FILESTORE_SOURCE_ROOTS)`);
+
     out(`worker     task queue ${config.taskQueue}; serving ${worker.servedMounts().join(', ') || 'no local mounts yet'}`);
     // The dev stack shows drift detection live unless FILESTORE_ENABLE_WATCHERS=false was set explicitly.
     const watcherConfig = { ...config, enableWatchers: process.env[ENV_NAMES.enableWatchers] === undefined ? true : config.enableWatchers };

@@ -87,13 +87,29 @@ export interface TxControlOptions {
   guard?: () => Promise<void>;
 }
 
-export interface WriteOptions extends MutationOptions {
+/** Options of the mutations that give a file a mode; see special-modes.ts. */
+export interface SpecialModeOptions {
+  /**
+   * Keep or set setuid, setgid and sticky bits (the mount's `allowSpecialModes` option). Without
+   * it an explicit `mode` carrying them is refused with INVALID_REQUEST before anything moves, and
+   * modes taken from a source or a replaced file lose them. @defaultValue false
+   */
+  allowSpecialModes?: boolean;
+}
+
+export interface WriteOptions extends MutationOptions, SpecialModeOptions {
   /** Replace an existing file. @defaultValue false */
   overwrite?: boolean;
   /** Create missing parent directories. @defaultValue true */
   createParents?: boolean;
   /** POSIX mode for a new file (an overwritten file keeps its mode unless this is given). */
   mode?: number;
+  /**
+   * Directories a `{ kind: 'file' }` source may lie under (FILESTORE_SOURCE_ROOTS): compared by
+   * real location, reached without symlinks, and only a regular file is read. Absent or empty
+   * refuses every file source with SOURCE_NOT_ALLOWED. @defaultValue [] (file sources refused)
+   */
+  sourceRoots?: readonly string[];
   /** Refuse sources larger than this many bytes. */
   maxBytes?: number;
   /** If given, the written content must hash to this (hex sha256), else the write is refused. */
@@ -105,7 +121,7 @@ export interface MkdirOptions extends MutationOptions {
   parents?: boolean;
 }
 
-export interface CopyOptions extends MutationOptions {
+export interface CopyOptions extends MutationOptions, SpecialModeOptions {
   overwrite?: boolean;
   createParents?: boolean;
   /** Copy a directory with everything below it. @defaultValue false */
@@ -116,7 +132,7 @@ export interface CopyOptions extends MutationOptions {
   known?: Record<string, KnownContent>;
 }
 
-export interface MoveOptions extends MutationOptions {
+export interface MoveOptions extends MutationOptions, SpecialModeOptions {
   overwrite?: boolean;
   createParents?: boolean;
 }

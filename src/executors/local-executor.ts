@@ -52,6 +52,7 @@ import {
 import { createPlanDirs, hostPath, missingParents, q, runTransaction } from './local-transaction';
 import { MemoryPlanStore, type PlanStore } from './plan-store';
 import { type TreeCopyContext, copyTreeInto } from './local-tree-copy';
+import { assertModeAllowed } from './special-modes';
 
 export type { MutationStep } from './local-staging';
 
@@ -180,7 +181,8 @@ export class LocalExecutor implements Executor {
         if (st?.isDirectory()) throw new IsADirectoryError(q(rel));
         if (st && !opts.overwrite) throw new AlreadyExistsError(q(rel));
         const createdDirs = await missingParents(this.rootReal, rel, opts.createParents ?? true);
-        await assertSourceUsable(source, opts.maxBytes);
+        assertModeAllowed(opts.mode, opts.allowSpecialModes);
+        await assertSourceUsable(source, opts);
         return { kind: 'file', hadPrevious: st !== null, createdDirs };
       }, async (staging, plan) => {
         await createPlanDirs(this.tx(), plan);
@@ -195,7 +197,7 @@ export class LocalExecutor implements Executor {
           throw new InvalidRequestError(`content hashes to ${staged.sha256}, not the expected ${opts.expectedSha256}`, { path: rel });
         }
         this.countBytes(staged.bytes);
-        await commitStagedFile(staging, plan, abs, { bytes: staged.bytes, mode: opts.mode }, this.stepper(plan));
+        await commitStagedFile(staging, plan, abs, { bytes: staged.bytes, mode: opts.mode, allowSpecialModes: opts.allowSpecialModes }, this.stepper(plan));
         const file = nodeMetaFromStats(rel, await fs.stat(abs, { bigint: true }), staged.sha256);
         return { op: 'write', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
       });
@@ -228,7 +230,7 @@ export class LocalExecutor implements Executor {
         if (!sst || sst.isDirectory()) throw new NotFoundError(`copy source file ${q(from)}`);
         const staged = await copyFileData(fromAbs, staging.dataTmp, sst, opts.known?.[''], opts);
         this.countBytes(staged.bytes);
-        await commitStagedFile(staging, plan, toAbs, { bytes: staged.bytes, defaultMode: Number(sst.mode) & 0o7777 }, this.stepper(plan));
+        await commitStagedFile(staging, plan, toAbs, { bytes: staged.bytes, defaultMode: Number(sst.mode) & 0o7777, allowSpecialModes: opts.allowSpecialModes }, this.stepper(plan));
         const file = nodeMetaFromStats(to, await fs.stat(toAbs, { bigint: true }), staged.sha256);
         return { op: 'copy', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
       });
@@ -263,7 +265,7 @@ export class LocalExecutor implements Executor {
             plan.staged = { bytes: 0 };
             await staging.savePlan(plan);
           }
-          moved = await renameAnywhere(fromAbs, toAbs);
+          moved = await renameAnywhere(fromAbs, toAbs, { allowSpecialModes: opts.allowSpecialModes });
           await fsyncDir(path.dirname(toAbs));
           await fsyncDir(path.dirname(fromAbs));
           this.countBytes(moved);

@@ -27,6 +27,7 @@ import {
 } from '../errors';
 import { STAGING_DIR, joinPath, resolveInsideRoot } from '../paths';
 import type { NodeMeta, WriteSource } from './executor';
+import { openWriteSource } from './local-source';
 
 
 /** The errno code of a Node.js system error, if any. */
@@ -288,17 +289,21 @@ export async function listEntries(rootReal: string, abs: string, rel: string, re
   return out;
 }
 
-/** Validates a write source up front (exists, is a file, within maxBytes), before any plan is written. */
-export async function assertSourceUsable(source: WriteSource, maxBytes: number | undefined): Promise<void> {
-  let size: number | null = null;
-  if (source.kind === 'inline') size = source.data.byteLength;
+/**
+ * Validates a write source up front (allowed, a regular file, within maxBytes), before any plan is
+ * written, so a refused source is an immediate typed error with nothing on the mount touched. A
+ * file source is opened and closed here under the same rules the streaming later applies again
+ * (see local-source.ts); absent or empty `sourceRoots` refuses every file source.
+ */
+export async function assertSourceUsable(source: WriteSource, opts: { maxBytes?: number; sourceRoots?: readonly string[] }): Promise<void> {
+  const { maxBytes } = opts;
   if (source.kind === 'file') {
-    const st = await statOrNull(source.path);
-    if (!st) throw new NotFoundError('source file');
-    if (st.isDirectory()) throw new IsADirectoryError('source file');
-    size = Number(st.size);
+    const opened = await openWriteSource(source.path, { roots: opts.sourceRoots ?? [], maxBytes });
+    await opened.close();
+    return;
   }
-  if (maxBytes !== undefined && size !== null && size > maxBytes) {
+  if (source.kind === 'inline' && maxBytes !== undefined && source.data.byteLength > maxBytes) {
+    const size = source.data.byteLength;
     throw new PayloadTooLargeError(`content is ${size} bytes, more than the limit of ${maxBytes}`, { maxBytes, size });
   }
 }

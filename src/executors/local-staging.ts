@@ -19,6 +19,7 @@ import type { MutationOp, MutationOutcome, NodeKind } from './executor';
 import type { PlanStore } from './plan-store';
 import { chownQuietly, entryExists, errnoOf, fsyncDir, fsyncFile, lstatOrNull, removeDirIfEmpty, sameInode } from './local-fs';
 import { crossDeviceScratch, renameAnywhere } from './local-transfer';
+import { permittedMode } from './special-modes';
 
 /** Durable points inside a mutation, in order; a test hook that throws at one simulates a crash there. */
 export type MutationStep = 'plan-saved' | 'dirs-created' | 'data-staged' | 'backup-taken' | 'committed';
@@ -228,7 +229,7 @@ export async function commitStagedFile(
   staging: TxStaging,
   plan: Plan,
   targetAbs: string,
-  file: { bytes: number; mode?: number; defaultMode?: number },
+  file: { bytes: number; mode?: number; defaultMode?: number; allowSpecialModes?: boolean },
   step: StepReporter,
 ): Promise<void> {
   await step('data-staged');
@@ -236,8 +237,9 @@ export async function commitStagedFile(
   const previous = plan.hadPrevious ? await lstatOrNull(staging.backup) : null;
   // chown before chmod: chown clears setuid/setgid bits the mode may carry.
   if (previous?.isFile()) await chownQuietly(staging.dataTmp, previous);
+  // setuid/setgid/sticky survive only where the mount allows them (an explicit mode with them was refused before).
   const mode = file.mode ?? (previous?.isFile() ? Number(previous.mode) & 0o7777 : file.defaultMode);
-  if (mode !== undefined) await fs.chmod(staging.dataTmp, mode);
+  if (mode !== undefined) await fs.chmod(staging.dataTmp, permittedMode(mode, file.allowSpecialModes));
   plan.staged = { bytes: file.bytes };
   await staging.savePlan(plan);
   await fs.rename(staging.dataTmp, targetAbs);

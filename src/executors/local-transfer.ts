@@ -10,8 +10,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { AccessDeniedError, PayloadTooLargeError, TreeTooLargeError } from '../errors';
-import type { KnownContent } from './executor';
+import type { KnownContent, SpecialModeOptions } from './executor';
 import { chownQuietly, errnoOf, fsyncDir, fsyncFile } from './local-fs';
+import { type OpenedSource, openKnownFile, openWriteSource } from './local-source';
+import { permittedMode } from './special-modes';
 
 /** Chunk size for streamed reads: large enough for throughput, small enough for constant memory. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -32,6 +34,11 @@ export interface TransferOptions {
   /** Called with the running byte count (throttled). */
   onProgress?: (bytesDone: number) => void;
   signal?: AbortSignal;
+  /**
+   * Directories a `{ kind: 'file' }` source may lie under (see local-source.ts). Absent or empty
+   * refuses every file source: a path from a request is never read unless the operator said where.
+   */
+  sourceRoots?: readonly string[];
 }
 
 /** Bytes and hex sha256 of what a transfer wrote. */
@@ -40,8 +47,15 @@ export interface TransferResult {
   sha256: string;
 }
 
-/** What {@link streamIntoFile} reads from. */
-export type ByteSource = { kind: 'file'; path: string } | { kind: 'inline'; data: Buffer } | { kind: 'stream'; stream: Readable };
+/**
+ * What {@link streamIntoFile} reads from: a host file named by a request (opened under the source
+ * rules), a file the caller already opened (streamIntoFile closes it), inline bytes, or a stream.
+ */
+export type ByteSource =
+  | { kind: 'file'; path: string }
+  | { kind: 'opened'; file: OpenedSource }
+  | { kind: 'inline'; data: Buffer }
+  | { kind: 'stream'; stream: Readable };
 
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? Object.assign(new Error('the operation was aborted'), { name: 'AbortError' });
@@ -52,25 +66,45 @@ function abortReason(signal: AbortSignal): unknown {
  * fly so the content is read exactly once, with constant memory (each chunk is awaited onto disk
  * before the next is pulled). The file is fsynced before this resolves. On failure the partial
  * file is removed.
+ *
+ * A file source is opened first, by {@link openWriteSource} under `opts.sourceRoots`, so a refused
+ * source never creates `destAbs`; it is read through that descriptor only, up to the size it had
+ * when opened.
  */
 export async function streamIntoFile(source: ByteSource, destAbs: string, opts: TransferOptions = {}): Promise<TransferResult> {
   const { signal, maxBytes, onProgress } = opts;
   signal?.throwIfAborted();
+  let opened: OpenedSource | null = source.kind === 'opened' ? source.file : null;
+  try {
+    if (source.kind === 'file') opened = await openWriteSource(source.path, { roots: opts.sourceRoots ?? [], maxBytes });
+  } catch (err) {
+    await opened?.close().catch(() => undefined);
+    throw err;
+  }
   const hash = createHash('sha256');
   let bytes = 0;
   let nextProgress = PROGRESS_STEP_BYTES;
   let readable: Readable | null = null;
   let inFlight: Promise<void> | null = null;
-  const fh = await fs.open(destAbs, 'w', 0o666);
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(destAbs, 'w', 0o666);
+  } catch (err) {
+    await opened?.close().catch(() => undefined);
+    throw err;
+  }
   try {
     let chunks: AsyncIterable<unknown> | Iterable<unknown>;
     if (source.kind === 'inline') {
       chunks = [source.data];
     } else {
-      readable = source.kind === 'file' ? createReadStream(source.path, { highWaterMark: CHUNK_BYTES }) : source.stream;
-      // A stalled producer must still notice cancellation: the signal destroys the stream.
-      if (signal) addAbortSignal(signal, readable);
-      chunks = readable;
+      const from = opened ? opened.stream(CHUNK_BYTES) : (source as { stream: Readable }).stream;
+      if (!Array.isArray(from)) {
+        readable = from as Readable;
+        // A stalled producer must still notice cancellation: the signal destroys the stream.
+        if (signal) addAbortSignal(signal, readable);
+      }
+      chunks = from;
     }
     for await (const raw of chunks) {
       if (signal?.aborted) throw abortReason(signal);
@@ -90,15 +124,18 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
       }
     }
     if (inFlight) await inFlight;
+    opened?.assertComplete(bytes);
     await fh.sync();
   } catch (err) {
     await inFlight?.catch(() => undefined);
     readable?.destroy();
+    await opened?.close().catch(() => undefined);
     await fh.close().catch(() => undefined);
     await fs.rm(destAbs, { force: true }).catch(() => undefined);
     if (signal?.aborted) throw abortReason(signal);
     throw err;
   }
+  await opened?.close();
   await fh.close();
   onProgress?.(bytes);
   return { bytes, sha256: hash.digest('hex') };
@@ -149,7 +186,10 @@ export async function copyFileData(
       if (!CLONE_UNSUPPORTED.has(errnoOf(err) ?? '')) throw err;
     }
   }
-  return streamIntoFile({ kind: 'file', path: srcAbs }, destAbs, opts);
+  // The executor proved srcAbs inside the mount; open it without root rules, but never block on
+  // a FIFO and never read past the size it had at open.
+  const file = await openKnownFile(srcAbs, path.basename(srcAbs), opts.maxBytes);
+  return streamIntoFile({ kind: 'opened', file }, destAbs, opts);
 }
 
 /** One node of a walked tree; `rel` is '' for the tree root, else '/'-joined. */
@@ -188,17 +228,23 @@ function entryAbs(rootAbs: string, rel: string): string {
 
 /**
  * Recreates walked `entries` of `srcRoot` under `destRoot` (which must not exist). File bytes go
- * through `copyOne`; modes are kept; directories are made writable while being filled and get
- * their real mode (and, with `keepTimes`, mtime) afterwards, children first. Every file and
- * directory is fsynced.
+ * through `copyOne`; modes are kept except setuid / setgid / sticky, which survive only with
+ * `allowSpecialModes`; directories are made writable while being filled and get their real mode
+ * (and, with `keepTimes`, mtime) afterwards, children first. Every file and directory is fsynced.
  */
 export async function copyTree(
   srcRoot: string,
   destRoot: string,
   entries: TreeEntry[],
   copyOne: (entry: TreeEntry, srcAbs: string, destAbs: string) => Promise<void>,
-  opts: { keepTimes?: boolean; keepOwner?: boolean } = {},
+  opts: { keepTimes?: boolean; keepOwner?: boolean; allowSpecialModes?: boolean } = {},
 ): Promise<void> {
+  // chown before chmod: chown clears setuid/setgid of files, so the reverse order would lose them where allowed.
+  const settle = async (to: string, entry: TreeEntry) => {
+    if (opts.keepOwner) await chownQuietly(to, entry.stats);
+    await fs.chmod(to, permittedMode(Number(entry.stats.mode), opts.allowSpecialModes));
+    if (opts.keepTimes) await fs.utimes(to, entry.stats.atime, entry.stats.mtime);
+  };
   const dirs: TreeEntry[] = [];
   for (const entry of entries) {
     const from = entryAbs(srcRoot, entry.rel);
@@ -210,18 +256,37 @@ export async function copyTree(
       await fs.symlink(await fs.readlink(from), to);
     } else {
       await copyOne(entry, from, to);
-      await fs.chmod(to, Number(entry.stats.mode) & 0o7777);
-      if (opts.keepOwner) await chownQuietly(to, entry.stats);
-      if (opts.keepTimes) await fs.utimes(to, entry.stats.atime, entry.stats.mtime);
+      await settle(to, entry);
       await fsyncFile(to);
     }
   }
   for (const entry of dirs.reverse()) {
     const to = entryAbs(destRoot, entry.rel);
     await fsyncDir(to);
-    await fs.chmod(to, Number(entry.stats.mode) & 0o7777);
-    if (opts.keepOwner) await chownQuietly(to, entry.stats);
-    if (opts.keepTimes) await fs.utimes(to, entry.stats.atime, entry.stats.mtime);
+    await settle(to, entry);
+  }
+}
+
+/**
+ * Copies a file's bytes into a new file created 0600 (never replacing anything). Unlike
+ * fs.copyFile, which gives the copy the source's full mode the moment it exists, no instant shows
+ * a setuid copy owned by the worker; the caller sets the real mode and owner afterwards.
+ */
+async function copyBytesPrivately(srcAbs: string, destAbs: string): Promise<number> {
+  const src = await openKnownFile(srcAbs, path.basename(srcAbs));
+  let dest: fs.FileHandle | null = null;
+  try {
+    dest = await fs.open(destAbs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    let bytes = 0;
+    for await (const chunk of src.stream(CHUNK_BYTES)) {
+      await writeFully(dest, chunk as Buffer);
+      bytes += (chunk as Buffer).byteLength;
+    }
+    src.assertComplete(bytes);
+    return bytes;
+  } finally {
+    await dest?.close();
+    await src.close();
   }
 }
 
@@ -240,14 +305,15 @@ export function crossDeviceScratch(fromAbs: string, toAbs: string): { tmp: strin
 
 /**
  * Moves a file, symlink or directory tree to another file system, where rename() fails with
- * EXDEV: copy (keeping mode, owner where permitted, and mtimes) into a scratch name next to the
- * destination, fsync, rename into place (replacing a file there), then rename the source aside
- * and remove it. At every instant one complete copy is reachable under its real name: a crash
- * before the destination rename leaves the source intact; after it, the destination is complete.
+ * EXDEV: copy (keeping mode, owner where permitted, and mtimes; setuid / setgid / sticky only
+ * with `opts.allowSpecialModes`) into a scratch name next to the destination, fsync, rename into
+ * place (replacing a file there), then rename the source aside and remove it. At every instant
+ * one complete copy is reachable under its real name: a crash before the destination rename
+ * leaves the source intact; after it, the destination is complete.
  *
  * @returns bytes copied.
  */
-export async function moveAcrossDevices(fromAbs: string, toAbs: string): Promise<number> {
+export async function moveAcrossDevices(fromAbs: string, toAbs: string, opts: SpecialModeOptions = {}): Promise<number> {
   const { tmp, trash } = crossDeviceScratch(fromAbs, toAbs);
   await fs.rm(tmp, { recursive: true, force: true });
   const entries = await walkTree(fromAbs, path.basename(fromAbs));
@@ -256,11 +322,10 @@ export async function moveAcrossDevices(fromAbs: string, toAbs: string): Promise
     fromAbs,
     tmp,
     entries,
-    async (entry, src, dest) => {
-      await fs.copyFile(src, dest);
-      bytes += Number(entry.stats.size);
+    async (_entry, src, dest) => {
+      bytes += await copyBytesPrivately(src, dest);
     },
-    { keepTimes: true, keepOwner: true },
+    { keepTimes: true, keepOwner: true, allowSpecialModes: opts.allowSpecialModes },
   );
   await fs.rename(tmp, toAbs);
   await fsyncDir(path.dirname(toAbs));
@@ -271,13 +336,16 @@ export async function moveAcrossDevices(fromAbs: string, toAbs: string): Promise
   return bytes;
 }
 
-/** rename(), falling back to {@link moveAcrossDevices} when the two paths are on different file systems. */
-export async function renameAnywhere(fromAbs: string, toAbs: string): Promise<number> {
+/**
+ * rename(), falling back to {@link moveAcrossDevices} when the two paths are on different file
+ * systems (whose copy drops setuid / setgid / sticky unless `opts.allowSpecialModes`).
+ */
+export async function renameAnywhere(fromAbs: string, toAbs: string, opts: SpecialModeOptions = {}): Promise<number> {
   try {
     await fs.rename(fromAbs, toAbs);
     return 0;
   } catch (err) {
     if (errnoOf(err) !== 'EXDEV') throw err;
-    return moveAcrossDevices(fromAbs, toAbs);
+    return moveAcrossDevices(fromAbs, toAbs, opts);
   }
 }

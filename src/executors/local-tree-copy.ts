@@ -45,7 +45,7 @@ export async function copyTreeInto(
       const r = await copyFileData(src, dest, entry.stats, known, { signal: opts.signal, onProgress: (n) => opts.onProgress?.(done + n) });
       sums[entry.rel] = r.sha256;
       done += r.bytes;
-    });
+    }, { allowSpecialModes: opts.allowSpecialModes });
     [hashes, bytes] = [sums, done];
     ctx.countBytes(bytes);
     await ctx.step('data-staged', plan);

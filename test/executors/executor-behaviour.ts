@@ -218,7 +218,7 @@ export function describeExecutorBehaviour(name: string, setup: () => Promise<Exe
 
         const host = path.join(hostTmp, 'upload.bin');
         await fs.writeFile(host, 'from a host file');
-        const out2 = await ex.write('f.bin', { kind: 'file', path: host }, { txId: tx() });
+        const out2 = await ex.write('f.bin', { kind: 'file', path: host }, { txId: tx(), sourceRoots: [hostTmp] });
         expect(fileOf(out2, 'f.bin')).toMatchObject({ size: 16, sha256: sha256('from a host file') });
         await expectFile('f.bin', 'from a host file');
       });
@@ -274,7 +274,7 @@ export function describeExecutorBehaviour(name: string, setup: () => Promise<Exe
       });
 
       it('refuses a missing source file', async () => {
-        expect(await codeOf(ex.write('x.txt', { kind: 'file', path: path.join(hostTmp, 'nope') }, { txId: tx() }))).toBe('NOT_FOUND');
+        expect(await codeOf(ex.write('x.txt', { kind: 'file', path: path.join(hostTmp, 'nope') }, { txId: tx(), sourceRoots: [hostTmp] }))).toBe('NOT_FOUND');
         expect(await ex.stat('x.txt')).toBeNull();
       });
 

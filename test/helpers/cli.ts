@@ -35,6 +35,7 @@ export function stackEnv(config: Config, extra: Record<string, string> = {}): No
     [ENV_NAMES.redisUrl]: config.redisUrl,
     [ENV_NAMES.mountRefreshMs]: '500',
     [ENV_NAMES.logLevel]: 'warn',
+    [ENV_NAMES.sourceRoots]: config.sourceRoots.join(','),
     ...extra,
   };
 }

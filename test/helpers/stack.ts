@@ -43,6 +43,8 @@ export async function createTestStack(opts: { worker?: boolean; activities?: (de
     mountRefreshMs: 500,
     stateDir: path.join(tmp, 'state'),
     logLevel: 'silent',
+    // Tests put files from their temp dirs; anything outside these stays refused (SOURCE_NOT_ALLOWED).
+    sourceRoots: [tmp, os.tmpdir()],
   });
   const client = await FilestoreClient.connect(config);
   const stack: TestStack = {
