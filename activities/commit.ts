@@ -2,22 +2,19 @@
  * Commit: ONE transaction writes nodes, their snapshots and the journal entry COMMITTED. Either
  * the catalog shows the whole mutation or none of it.
  */
-import { and, eq, like, ne, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journal, nodes, snapshots, type NodeRow } from '../db/schema';
-import { belowPattern } from '../src/catalog/subtree';
+import { dropOutcome, isOffloaded, outcomePages } from '../src/catalog/outcomes';
 import { CommitError } from '../src/errors';
 import type { MutationOutcome, NodeMeta } from '../src/executors/executor';
 import { mutationOutcomes } from '../src/metrics';
 import { primaryPath, type MutationRequest, type MutationResult, type NodeSummary } from '../src/mutations';
+import { copySubtreeRows, markSubtreeDeleted, upsertFromOutcome } from './commit-tree';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 const CHUNK = 1000;
-
-function subtreeOf(mountId: string, p: string) {
-  return and(eq(nodes.mountId, mountId), or(eq(nodes.path, p), like(nodes.path, belowPattern(p))));
-}
 
 async function recordSnapshots(tx: Tx, journalId: string, rows: NodeRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) {
@@ -40,17 +37,6 @@ async function recordSnapshots(tx: Tx, journalId: string, rows: NodeRow[]): Prom
       })),
     );
   }
-}
-
-/** Marks `p` and everything below it DELETED (new version each) and snapshots them. */
-async function markDeleted(tx: Tx, mountId: string, journalId: string, p: string): Promise<NodeRow[]> {
-  const rows = await tx
-    .update(nodes)
-    .set({ state: 'DELETED', version: sql`${nodes.version} + 1`, lastJournalId: journalId, updatedAt: new Date() })
-    .where(and(subtreeOf(mountId, p), ne(nodes.state, 'DELETED')))
-    .returning();
-  await recordSnapshots(tx, journalId, rows);
-  return rows;
 }
 
 /** Inserts or revives nodes with the given metadata (new version each) and snapshots them. */
@@ -103,36 +89,46 @@ async function upsertNodes(tx: Tx, mountId: string, journalId: string, metas: No
 }
 
 /**
- * For a move, the catalogued subtree at `from` reappears at `to` with its content hashes; the
- * executor's fresh stat of the moved paths wins for everything it reports.
+ * For a move, the executor's fresh stats (the target and the parents it created) merged with what
+ * the catalog knew at their old paths: the fresh stat wins for everything it reports, the content
+ * hash carries over when the bytes cannot have changed (same size, and only for what Filestore
+ * wrote: an INCONSISTENT node's hash may be stale). The rest of the subtree moves in SQL
+ * ({@link copySubtreeRows}).
  */
-async function movedMetas(tx: Tx, mountId: string, outcome: MutationOutcome): Promise<NodeMeta[]> {
-  const { from, to } = outcome.moved!;
-  const fresh = new Map(outcome.upserted.map((m) => [m.path, m]));
-  const catalogued = await tx
-    .select()
-    .from(nodes)
-    .where(and(subtreeOf(mountId, from), ne(nodes.state, 'DELETED')));
-  for (const row of catalogued) {
-    const path = to + row.path.slice(from.length);
-    const live = fresh.get(path);
-    fresh.set(path, {
-      path,
-      kind: live?.kind ?? row.kind,
-      size: live?.size ?? row.size,
-      // rename keeps the bytes: the catalogued hash stays true when the size did not change — but
-      // only for what Filestore wrote (ACTIVE); an INCONSISTENT node's hash may be stale.
-      sha256: live?.sha256 ?? (row.state !== 'ACTIVE' || (live && live.size !== row.size) ? null : row.sha256),
-      etag: live?.etag ?? row.etag,
+async function mergeMovedFresh(tx: Tx, mountId: string, moved: { from: string; to: string }, fresh: NodeMeta[]): Promise<NodeMeta[]> {
+  const { from, to } = moved;
+  const oldPathOf = (p: string) => (p === to || p.startsWith(`${to}/`) ? from + p.slice(to.length) : null);
+  const oldPaths = fresh.map((m) => oldPathOf(m.path)).filter((p): p is string => p !== null);
+  const rows = oldPaths.length
+    ? await tx
+        .select()
+        .from(nodes)
+        .where(and(eq(nodes.mountId, mountId), inArray(nodes.path, oldPaths), ne(nodes.state, 'DELETED')))
+    : [];
+  const byOldPath = new Map(rows.map((r) => [r.path, r]));
+  return fresh.map((live) => {
+    const old = oldPathOf(live.path);
+    const row = old === null ? undefined : byOldPath.get(old);
+    if (!row) return live;
+    return {
+      ...live,
+      sha256: live.sha256 ?? (row.state !== 'ACTIVE' || live.size !== row.size ? null : row.sha256),
+      etag: live.etag ?? row.etag,
       storageClass: row.storageClass,
-      mode: live?.mode ?? row.mode,
-      uid: live?.uid ?? row.uid,
-      gid: live?.gid ?? row.gid,
-      mtime: live?.mtime ?? row.mtime ?? new Date(0).toISOString(),
-      identity: live?.identity ?? null,
-    });
-  }
-  return [...fresh.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
+      mode: live.mode ?? row.mode,
+      uid: live.uid ?? row.uid,
+      gid: live.gid ?? row.gid,
+      mtime: live.mtime ?? row.mtime ?? new Date(0).toISOString(),
+    };
+  });
+}
+
+/** An outcome's upserted nodes, from the payload or — offloaded — from outcome_nodes (moves only: a handful). */
+async function freshOf(tx: Tx, journalId: string, outcome: MutationOutcome): Promise<NodeMeta[]> {
+  if (!isOffloaded(outcome)) return outcome.upserted;
+  const all: NodeMeta[] = [];
+  for await (const page of outcomePages(tx, journalId)) all.push(...page);
+  return all;
 }
 
 function summarize(row: NodeRow | undefined): NodeSummary | null {
@@ -151,17 +147,25 @@ export function createCommitActivities(deps: { db: Db }) {
       if (entry.status === 'COMMITTED') return { result: entry.result as unknown as MutationResult, fresh: false };
       if (entry.status !== 'PENDING') throw new CommitError(`journal entry ${journalId} is ${entry.status}, not PENDING`);
 
-      const upserts = outcome.moved ? await movedMetas(tx, req.mountId, outcome) : outcome.upserted;
       let affected = 0;
-      for (const p of outcome.removed) affected += (await markDeleted(tx, req.mountId, journalId, p)).length;
-      const rows = await upsertNodes(tx, req.mountId, journalId, upserts);
-      affected += rows.length;
+      if (outcome.moved) {
+        // Before the source is marked DELETED: both read its live rows.
+        const fresh = await mergeMovedFresh(tx, req.mountId, outcome.moved, await freshOf(tx, journalId, outcome));
+        affected += await copySubtreeRows(tx, req.mountId, journalId, outcome.moved, fresh.map((m) => m.path));
+        for (const p of outcome.removed) affected += await markSubtreeDeleted(tx, req.mountId, journalId, p);
+        affected += (await upsertNodes(tx, req.mountId, journalId, fresh)).length;
+      } else {
+        for (const p of outcome.removed) affected += await markSubtreeDeleted(tx, req.mountId, journalId, p);
+        affected += isOffloaded(outcome)
+          ? await upsertFromOutcome(tx, req.mountId, journalId)
+          : (await upsertNodes(tx, req.mountId, journalId, outcome.upserted)).length;
+      }
+      // Applied: the stored outcome has served its purpose, and goes in the same transaction.
+      await dropOutcome(tx, journalId);
 
       const target = primaryPath(req);
-      let primary = rows.find((r) => r.path === target);
-      if (!primary && req.op !== 'delete') {
-        [primary] = await tx.select().from(nodes).where(and(eq(nodes.mountId, req.mountId), eq(nodes.path, target)));
-      }
+      const [primary] =
+        req.op === 'delete' ? [] : await tx.select().from(nodes).where(and(eq(nodes.mountId, req.mountId), eq(nodes.path, target)));
       const committedAt = new Date();
       const result: MutationResult = {
         status: 'COMMITTED',

@@ -6,8 +6,8 @@ import { Context } from '@temporalio/activity';
 import { and, eq, like, or } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { nodes } from '../db/schema';
-import { InvalidRequestError, VerificationError } from '../src/errors';
-import type { Executor, KnownContent, MutationOutcome, NodeMeta, WriteSource } from '../src/executors/executor';
+import { InvalidRequestError } from '../src/errors';
+import type { Executor, KnownContent, MutationOutcome, WriteSource } from '../src/executors/executor';
 import type { ExecutorRegistry } from '../src/executors/registry';
 import type { MutationRequest } from '../src/mutations';
 import { belowPattern } from '../src/catalog/subtree';
@@ -106,37 +106,10 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
   }
 }
 
-/** Confirms on the backend that every node the outcome reports is there (same kind, size, identity) and every removed path is gone. */
-async function verifyOutcome(executor: Executor, outcome: MutationOutcome): Promise<MutationOutcome> {
-  const upserted: NodeMeta[] = [];
-  for (const expected of outcome.upserted) {
-    const live = await executor.stat(expected.path);
-    if (!live) throw new VerificationError(`${expected.path} is missing after ${outcome.op}`, { path: expected.path });
-    if (live.kind !== expected.kind) throw new VerificationError(`${expected.path} is a ${live.kind}, expected a ${expected.kind}`, { path: expected.path });
-    if (expected.kind === 'file' && live.size !== expected.size) {
-      throw new VerificationError(`${expected.path} has ${live.size} bytes, expected ${expected.size}`, { path: expected.path });
-    }
-    if (expected.kind === 'file' && expected.identity && live.identity !== expected.identity) {
-      throw new VerificationError(`${expected.path} is not the object this mutation wrote`, { path: expected.path });
-    }
-    // Capture metadata as the backend now reports it; the hash comes from the streaming write.
-    upserted.push({ ...live, sha256: expected.sha256 });
-  }
-  for (const gone of outcome.removed) {
-    if (await executor.stat(gone)) throw new VerificationError(`${gone} still exists after ${outcome.op}`, { path: gone });
-  }
-  return { ...outcome, upserted };
-}
-
 export function createExecuteActivities(deps: ExecuteDeps) {
   async function executeMutation(input: { journalId: string; request: MutationRequest }): Promise<MutationOutcome> {
     const executor = await deps.executors.get(input.request.mountId);
     return runOp(executor, deps, input.journalId, input.request);
-  }
-
-  async function verifyMutation(input: { journalId: string; request: MutationRequest; outcome: MutationOutcome }): Promise<MutationOutcome> {
-    const executor = await deps.executors.get(input.request.mountId);
-    return verifyOutcome(executor, input.outcome);
   }
 
   async function compensateMutation(input: { journalId: string; mountId: string }): Promise<{ undone: boolean }> {
@@ -149,5 +122,5 @@ export function createExecuteActivities(deps: ExecuteDeps) {
     await executor.finalize(input.journalId);
   }
 
-  return { executeMutation, verifyMutation, compensateMutation, finalizeMutation };
+  return { executeMutation, compensateMutation, finalizeMutation };
 }

@@ -11,6 +11,7 @@ import { createCommitActivities } from './commit';
 import { createExecuteActivities } from './execute';
 import { createJournalActivities } from './journal';
 import { createNotifyActivities } from './notify';
+import { createVerifyActivities } from './verify';
 
 export interface ActivityDeps {
   db: Db;
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes }),
     ...createCommitActivities({ db }),
     ...createExecuteActivities({ db, executors, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: config.sourceRoots }),
+    ...createVerifyActivities({ db, executors }),
     ...createNotifyActivities({ redis }),
   };
 }

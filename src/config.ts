@@ -59,8 +59,14 @@ const ConfigSchema = z.object({
    * lock. Typed transient errors (BACKEND_IO) retry without this bound. @defaultValue 5
    */
   maxUnknownErrorAttempts: z.coerce.number().int().min(1).max(1000).default(5),
-  /** Most entries one directory copy may carry into the catalog (keeps payloads far below 2 MiB). @defaultValue 5000 */
-  maxTreeEntries: z.coerce.number().int().positive().max(5000).default(5000),
+  /**
+   * Most entries (the root included) one directory copy may carry into the catalog. Tree outcomes
+   * stay in Postgres (`outcome_nodes`), never in a workflow payload, so this bounds worker memory
+   * and commit time, not Temporal: the copying worker holds the walked tree and its outcome in
+   * memory (about 5 KiB per entry at peak: ~500 MB at 100,000), and commit writes one node and one snapshot row per
+   * entry in a single transaction. @defaultValue 100000
+   */
+  maxTreeEntries: z.coerce.number().int().positive().max(1_000_000).default(100_000),
   /** Redis for the drift queue (BullMQ) and change events. @defaultValue redis://127.0.0.1:6379 */
   redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
   /** Run chokidar watchers in `filestore watcher` for mounts whose `watch` option is on. @defaultValue false (`filestore dev` turns it on) */

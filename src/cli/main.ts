@@ -162,13 +162,18 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
 
   program
     .command('ls <target>')
-    .description('list a directory from the catalog')
+    .description('list a directory from the catalog, one page at a time')
     .option('-r, --recursive', 'the whole subtree')
-    .option('--json', 'print JSON')
-    .action(async (target: string, o: { json?: boolean; recursive?: boolean }) => {
+    .option('--limit <n>', 'nodes per page (at most 10000)', positiveInt, 1000)
+    .option('--cursor <cursor>', 'continue the listing where the previous page ended (its "next cursor")')
+    .option('--json', 'print JSON: {"nodes": [...], "nextCursor": "…" | null}')
+    .action(async (target: string, o: { json?: boolean; recursive?: boolean; limit: number; cursor?: string }) => {
       const t = parseTarget(target);
-      const rows = await (await connect()).listNodes(t.mount, t.path, { recursive: o.recursive });
-      out(o.json ? JSON.stringify(rows) : formatNodes(rows));
+      const page = await (await connect()).listPage(t.mount, t.path, { recursive: o.recursive, limit: o.limit, cursor: o.cursor });
+      if (o.json) return out(JSON.stringify(page));
+      out(formatNodes(page.nodes));
+      // A page is full or the end: say how to go on rather than stopping silently.
+      if (page.nextCursor) out(`next cursor: ${page.nextCursor}  (filestore ls ${target}${o.recursive ? ' -r' : ''} --limit ${o.limit} --cursor ${page.nextCursor})`);
     });
 
   program

@@ -12,10 +12,10 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, desc, eq, like, ne, or, type SQL } from 'drizzle-orm';
+import { and, desc, eq, or, type SQL } from 'drizzle-orm';
 import { openCatalog, type Catalog } from '../../db/client';
 import { journal, nodes, type JournalRow, type NodeRow } from '../../db/schema';
-import { belowPattern } from '../catalog/subtree';
+import { listNodePage, MAX_PAGE_SIZE, type ListPageOptions, type NodePage } from '../catalog/listing';
 import { getMount, listMounts, addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
 import { loadConfig, mountTaskQueue, type Config } from '../config';
 import { checkWriteSource } from '../executors/local-source';
@@ -219,22 +219,36 @@ export class FilestoreClient {
     return rows[0] ?? null;
   }
 
-  /** Live (not deleted) children of a directory in the catalog, or its whole subtree with `recursive`. */
+  /**
+   * Live (with `includeDeleted`, all) children of a directory in the catalog, or its whole subtree
+   * with `recursive`, in path order. Reads page by page and drops nothing: without `limit` every
+   * node comes back, with it the first `limit`. For directories of unknown size prefer
+   * {@link FilestoreClient.listPage}.
+   */
   async listNodes(mountId: string, dirPath: string, opts: { recursive?: boolean; includeDeleted?: boolean; limit?: number } = {}): Promise<NodeRow[]> {
+    if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
+      throw new InvalidRequestError(`limit must be a non-negative integer, got ${String(opts.limit)}`);
+    }
+    const out: NodeRow[] = [];
+    let cursor: string | null = null;
+    while (opts.limit === undefined || out.length < opts.limit) {
+      const limit = opts.limit === undefined ? MAX_PAGE_SIZE : Math.min(MAX_PAGE_SIZE, opts.limit - out.length);
+      const page: NodePage = await this.listPage(mountId, dirPath, { recursive: opts.recursive, includeDeleted: opts.includeDeleted, limit, cursor });
+      out.push(...page.nodes);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    return out;
+  }
+
+  /**
+   * One page of a directory listing (direct children through the parent index, or the subtree
+   * with `recursive`), in path order. Pass `nextCursor` back as `cursor` for the next page; a
+   * page is full (`limit` nodes) whenever `nextCursor` is set, and null marks the end.
+   */
+  async listPage(mountId: string, dirPath: string, opts: ListPageOptions = {}): Promise<NodePage> {
     await getMount(this.db, mountId);
-    const p = normalizeMountPath(dirPath, { allowRoot: true });
-    const conds: SQL[] = [eq(nodes.mountId, mountId)];
-    if (p !== '') conds.push(like(nodes.path, belowPattern(p)));
-    if (!opts.includeDeleted) conds.push(ne(nodes.state, 'DELETED'));
-    const rows = await this.db
-      .select()
-      .from(nodes)
-      .where(and(...conds))
-      .orderBy(nodes.path)
-      .limit(opts.recursive ? (opts.limit ?? 10_000) : 100_000);
-    if (opts.recursive) return rows;
-    const depth = p === '' ? 0 : p.split('/').length;
-    return rows.filter((r) => r.path.split('/').length === depth + 1).slice(0, opts.limit ?? 10_000);
+    return listNodePage(this.db, mountId, normalizeMountPath(dirPath, { allowRoot: true }), opts);
   }
 
   async listJournal(q: JournalQuery = {}): Promise<JournalRow[]> {

@@ -151,6 +151,12 @@ export interface MutationOutcome {
   removed: string[];
   /** For a move: the subtree at `from` now lives at `to`. */
   moved?: { from: string; to: string };
+  /**
+   * Set when the upserted nodes were too many for a workflow payload (a tree copy): they were
+   * stored in the catalog's `outcome_nodes` under the transaction's journal id, `upserted` is
+   * then empty, and `count` says how many rows to expect there. See `src/catalog/outcomes.ts`.
+   */
+  upsertedRef?: { count: number };
   /** Bytes written to the backend. */
   bytesWritten: number;
 }

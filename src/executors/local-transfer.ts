@@ -200,30 +200,80 @@ export interface TreeEntry {
 }
 
 /**
- * Lists a tree in pre-order (parents before children), without following symlinks. Throws
- * TreeTooLargeError as soon as more than `maxEntries` entries (the root included) are seen, so
- * a huge tree is refused before anything is copied.
+ * How many file-system calls a tree walk or copy keeps in flight. Serially, a 100,000-file copy
+ * spent most of its time waiting on one fsync after another (~1.7 ms each here); in parallel the
+ * file system commits many of them in one journal flush. Small enough to leave libuv's thread
+ * pool to other work between calls.
+ */
+const TREE_CONCURRENCY = 16;
+
+/** Runs `fn` over `items` with at most `limit` in flight; stops taking new items after the first failure, waits for the rest, then throws it. */
+async function eachBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | null = null;
+  const lane = async (): Promise<void> => {
+    while (failure === null && next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failure) throw (failure as { err: unknown }).err;
+}
+
+/**
+ * Lists a tree in pre-order (parents before children, siblings sorted), without following
+ * symlinks. The children of a directory are lstat-ed in parallel. Throws TreeTooLargeError as
+ * soon as more than `maxEntries` entries (the root included) are known, so a huge tree is refused
+ * before anything is copied.
  *
  * @param label - mount-relative name of the root for error messages.
  */
 export async function walkTree(rootAbs: string, label: string, maxEntries = Infinity): Promise<TreeEntry[]> {
   const out: TreeEntry[] = [];
-  const visit = async (abs: string, rel: string): Promise<void> => {
+  const entryOf = async (abs: string, rel: string): Promise<TreeEntry> => {
     const stats = await fs.lstat(abs, { bigint: true });
     const kind = stats.isDirectory() ? 'directory' : stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : null;
     if (kind === null) throw new AccessDeniedError(`${label}/${rel} is a special file (device, socket or fifo) and cannot be copied`);
-    out.push({ rel, kind, stats });
-    if (out.length > maxEntries) throw new TreeTooLargeError(label, maxEntries);
-    if (kind !== 'directory') return;
-    const names = (await fs.readdir(abs)).sort();
-    for (const name of names) await visit(path.join(abs, name), rel === '' ? name : `${rel}/${name}`);
+    return { rel, kind, stats };
   };
-  await visit(rootAbs, '');
+  const visit = async (entry: TreeEntry, abs: string): Promise<void> => {
+    out.push(entry);
+    if (out.length > maxEntries) throw new TreeTooLargeError(label, maxEntries);
+    if (entry.kind !== 'directory') return;
+    const names = (await fs.readdir(abs)).sort();
+    if (out.length + names.length > maxEntries) throw new TreeTooLargeError(label, maxEntries);
+    const children: TreeEntry[] = new Array(names.length);
+    await eachBounded(
+      names.map((_, i) => i),
+      TREE_CONCURRENCY,
+      async (i) => {
+        children[i] = await entryOf(path.join(abs, names[i]), entry.rel === '' ? names[i] : `${entry.rel}/${names[i]}`);
+      },
+    );
+    for (let i = 0; i < names.length; i++) await visit(children[i], path.join(abs, names[i]));
+  };
+  await visit(await entryOf(rootAbs, ''), rootAbs);
   return out;
 }
 
 function entryAbs(rootAbs: string, rel: string): string {
   return rel === '' ? rootAbs : path.join(rootAbs, ...rel.split('/'));
+}
+
+/** Directories of a walked tree grouped by depth (the root is depth 0). */
+function dirsByDepth(entries: TreeEntry[]): TreeEntry[][] {
+  const levels: TreeEntry[][] = [];
+  for (const entry of entries) {
+    if (entry.kind !== 'directory') continue;
+    const depth = entry.rel === '' ? 0 : entry.rel.split('/').length;
+    (levels[depth] ??= []).push(entry);
+  }
+  return levels.filter((level) => level !== undefined);
 }
 
 /**
@@ -245,25 +295,33 @@ export async function copyTree(
     await fs.chmod(to, permittedMode(Number(entry.stats.mode), opts.allowSpecialModes));
     if (opts.keepTimes) await fs.utimes(to, entry.stats.atime, entry.stats.mtime);
   };
-  const dirs: TreeEntry[] = [];
-  for (const entry of entries) {
-    const from = entryAbs(srcRoot, entry.rel);
-    const to = entryAbs(destRoot, entry.rel);
-    if (entry.kind === 'directory') {
-      await fs.mkdir(to, { mode: 0o700 });
-      dirs.push(entry);
-    } else if (entry.kind === 'symlink') {
-      await fs.symlink(await fs.readlink(from), to);
-    } else {
+  const levels = dirsByDepth(entries);
+  // Parents before children: one level of directories at a time, each level in parallel.
+  for (const level of levels) {
+    await eachBounded(level, TREE_CONCURRENCY, (entry) => fs.mkdir(entryAbs(destRoot, entry.rel), { mode: 0o700 }));
+  }
+  await eachBounded(
+    entries.filter((entry) => entry.kind !== 'directory'),
+    TREE_CONCURRENCY,
+    async (entry) => {
+      const from = entryAbs(srcRoot, entry.rel);
+      const to = entryAbs(destRoot, entry.rel);
+      if (entry.kind === 'symlink') {
+        await fs.symlink(await fs.readlink(from), to);
+        return;
+      }
       await copyOne(entry, from, to);
       await settle(to, entry);
       await fsyncFile(to);
-    }
-  }
-  for (const entry of dirs.reverse()) {
-    const to = entryAbs(destRoot, entry.rel);
-    await fsyncDir(to);
-    await settle(to, entry);
+    },
+  );
+  // Children before parents: a directory gets its real (maybe read-only) mode once its content is in.
+  for (const level of [...levels].reverse()) {
+    await eachBounded(level, TREE_CONCURRENCY, async (entry) => {
+      const to = entryAbs(destRoot, entry.rel);
+      await fsyncDir(to);
+      await settle(to, entry);
+    });
   }
 }
 

@@ -64,8 +64,9 @@ test('put, stat, ls, mkdir, cp, mv, rm and journal ls', async () => {
   expect((await cli('mkdir', 'files:docs/sub')).code).toBe(0);
   expect((await cli('cp', 'files:docs/hello.txt', 'files:docs/sub/copy.txt')).code).toBe(0);
   expect((await cli('mv', 'files:docs/sub/copy.txt', 'files:docs/sub/moved.txt')).code).toBe(0);
-  const ls = JSON.parse((await cli('ls', 'files:docs', '--json')).stdout) as Array<{ path: string }>;
-  expect(ls.map((n) => n.path)).toEqual(['docs/hello.txt', 'docs/sub']);
+  const ls = JSON.parse((await cli('ls', 'files:docs', '--json')).stdout) as { nodes: Array<{ path: string }>; nextCursor: string | null };
+  expect(ls.nodes.map((n) => n.path)).toEqual(['docs/hello.txt', 'docs/sub']);
+  expect(ls.nextCursor).toBeNull();
   const human = await cli('ls', 'files:docs/sub');
   expect(human.stdout).toContain('docs/sub/moved.txt');
 

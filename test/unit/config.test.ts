@@ -11,7 +11,7 @@ test('defaults when the environment is empty', () => {
     temporalUiPort: 8233,
     localMounts: '*',
     inlineMaxBytes: 256 * 1024,
-    maxTreeEntries: 5000,
+    maxTreeEntries: 100_000,
     logLevel: 'info',
     devStartTemporal: true,
   });
@@ -31,6 +31,7 @@ test('invalid values name the variable', () => {
   expect(() => loadConfig({ FILESTORE_INLINE_MAX_BYTES: String(512 * 1024) })).toThrow(/FILESTORE_INLINE_MAX_BYTES/);
   expect(() => loadConfig({ FILESTORE_TASK_QUEUE: 'has space' })).toThrow(/FILESTORE_TASK_QUEUE/);
   expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL/);
+  expect(() => loadConfig({ FILESTORE_MAX_TREE_ENTRIES: '1000001' })).toThrow(/FILESTORE_MAX_TREE_ENTRIES/);
 });
 
 test('every config key has a distinct environment variable', () => {
