@@ -18,13 +18,14 @@ export interface ActivityDeps {
   executors: ExecutorRegistry;
   /** Where change events are published (ioredis; the worker owns and closes it). */
   redis: Redis;
-  config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries' | 'sourceRoots'>;
+  /** `taskQueue`: beginJournal resolves each mount's activity queue from the catalog with it. */
+  config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries' | 'taskQueue' | 'sourceRoots'>;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const { db, executors, redis, config } = deps;
   return {
-    ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes }),
+    ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes, taskQueue: config.taskQueue }),
     ...createCommitActivities({ db }),
     ...createExecuteActivities({ db, executors, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: config.sourceRoots }),
     ...createVerifyActivities({ db, executors }),

@@ -2,48 +2,37 @@
  * Journal activities: the PENDING entry that locks a mutation's path(s), and its end as
  * ROLLED_BACK / FAILED. Commit lives in commit.ts.
  */
-import { and, eq, inArray, like, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, like, or } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journal, nodes, type JournalRow } from '../db/schema';
 import { getMount } from '../src/catalog/mounts';
+import { lockError, lockMount, pendingLockHolder } from '../src/catalog/locks';
+import { mountTaskQueue, type Config } from '../src/config';
 import {
-  ConflictError,
   IdempotencyKeyReusedError,
   InconsistentNodeError,
   InvalidRequestError,
-  PathLockedError,
   ReadOnlyMountError,
   UnsupportedError,
   type ErrorInfo,
 } from '../src/errors';
 import { mutationOutcomes } from '../src/metrics';
 import { IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } from '../src/mutations';
-import { normalizeMountPath, pathsOverlap, isStrictlyInside } from '../src/paths';
+import { normalizeMountPath, isStrictlyInside } from '../src/paths';
+import { canonicalRequest, stableStringify } from '../src/request-fingerprint';
 import { belowPattern } from '../src/catalog/subtree';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
+/**
+ * What beginJournal found. `taskQueue` is where the mount's activities (execute, verify,
+ * compensate, finalize) must run, resolved from the catalog — never from the request.
+ */
 export type BeginResult =
-  | { state: 'new'; journalId: string }
-  | { state: 'committed'; journalId: string; result: MutationResult }
-  | { state: 'ended'; journalId: string; status: 'ROLLED_BACK' | 'FAILED'; error: ErrorInfo };
+  | { state: 'new'; journalId: string; taskQueue: string }
+  | { state: 'committed'; journalId: string; taskQueue: string; result: MutationResult }
+  | { state: 'ended'; journalId: string; taskQueue: string; status: 'ROLLED_BACK' | 'FAILED'; error: ErrorInfo };
 
-/** The request as it is compared for idempotency and stored in the journal (no routing fields). */
-function canonicalRequest(req: MutationRequest): Record<string, unknown> {
-  const { mountTaskQueue: _q, waitForLock: _w, lockTimeoutMs: _t, ...rest } = req;
-  return JSON.parse(JSON.stringify(rest));
-}
-
-/** JSON with sorted keys: jsonb does not keep key order, so compare this form. */
-function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /** Re-validates everything a client could have got wrong; the workflow trusts nothing it is given. */
 export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: number }): MutationRequest {
@@ -119,7 +108,14 @@ async function inconsistentNode(tx: Tx, req: MutationRequest, targetPath: string
   return rows[0]?.path ?? null;
 }
 
-export function createJournalActivities(deps: { db: Db; inlineMaxBytes: number }) {
+export interface JournalDeps {
+  db: Db;
+  inlineMaxBytes: number;
+  /** Base task queue: local mounts' activities go to `mountTaskQueue(config, id)`, others here. */
+  taskQueue: Config['taskQueue'];
+}
+
+export function createJournalActivities(deps: JournalDeps) {
   const { db } = deps;
 
   /**
@@ -127,19 +123,43 @@ export function createJournalActivities(deps: { db: Db; inlineMaxBytes: number }
    * refuses INCONSISTENT nodes unless forced, checks that no PENDING mutation holds an overlapping
    * path and inserts this one as PENDING. The same idempotency key answers with the earlier entry
    * instead of inserting a second one (a committed mutation stays answerable even if its node
-   * became INCONSISTENT since).
+   * became INCONSISTENT since). The lock compares the requested paths with every other PENDING
+   * entry's paths and, once claimed, their real locations (see catalog/locks.ts).
+   *
+   * Routing: the result names the task queue of the mount's activities, from the catalog row.
+   * A `mountTaskQueue` in the request is ignored — a caller must not choose which worker (or
+   * which impostor polling a queue name) runs a mount's activities.
    */
   async function beginJournal(input: { request: MutationRequest; workflowId: string; runId: string }): Promise<BeginResult> {
     const req = validateRequest(input.request, deps);
     const mount = await getMount(db, req.mountId);
     if (mount.options.readOnly) throw new ReadOnlyMountError(req.mountId);
     const canonical = canonicalRequest(req);
-    const targetPath = req.op === 'move' || req.op === 'copy' ? req.targetPath : null;
+    const taskQueue = mount.kind === 'local' ? mountTaskQueue(deps, mount.id) : deps.taskQueue;
 
+    try {
+      return await insertPending(req, canonical, input, taskQueue);
+    } catch (err) {
+      // The advisory lock is per mount: a begin under the same key on another mount can win the
+      // insert in between. The unique key caught it; answer as if that entry had been there first.
+      if (!isUniqueViolation(err, 'journal_idempotency_key_uq')) throw err;
+      const [existing] = await db.select().from(journal).where(eq(journal.idempotencyKey, req.idempotencyKey));
+      if (!existing) throw err;
+      return answerExisting(existing, canonical, input, taskQueue);
+    }
+  }
+
+  async function insertPending(
+    req: MutationRequest,
+    canonical: Record<string, unknown>,
+    input: { workflowId: string; runId: string },
+    taskQueue: string,
+  ): Promise<BeginResult> {
+    const targetPath = req.op === 'move' || req.op === 'copy' ? req.targetPath : null;
     return db.transaction(async (tx) => {
-      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`filestore:mount:${req.mountId}`}))`);
+      await lockMount(tx, req.mountId);
       const existing = await tx.select().from(journal).where(eq(journal.idempotencyKey, req.idempotencyKey));
-      if (existing.length > 0) return answerExisting(existing[0], canonical, input);
+      if (existing.length > 0) return answerExisting(existing[0], canonical, input, taskQueue);
 
       // Refused before anything is written: no journal entry, nothing on the backend touched.
       if (!req.force) {
@@ -147,20 +167,8 @@ export function createJournalActivities(deps: { db: Db; inlineMaxBytes: number }
         if (inconsistent !== null) throw new InconsistentNodeError(req.mountId, inconsistent);
       }
 
-      const pending = await tx
-        .select({ id: journal.id, op: journal.op, path: journal.path, targetPath: journal.targetPath, workflowId: journal.workflowId })
-        .from(journal)
-        .where(and(eq(journal.status, 'PENDING'), or(eq(journal.mountId, req.mountId), eq(journal.targetMountId, req.mountId))));
-      const mine = [req.path, ...(targetPath ? [targetPath] : [])];
-      for (const other of pending) {
-        const theirs = [other.path, ...(other.targetPath ? [other.targetPath] : [])];
-        const clash = mine.find((p) => theirs.some((q) => pathsOverlap(p, q)));
-        if (clash !== undefined) {
-          const message = `${req.mountId}:${clash} is locked by a pending ${other.op} (${other.workflowId}); retry later or pass waitForLock`;
-          const details = { mountId: req.mountId, path: clash, heldBy: other.workflowId, journalId: other.id };
-          throw req.waitForLock ? new PathLockedError(message, details) : new ConflictError(message, details);
-        }
-      }
+      const held = await pendingLockHolder(tx, { mountId: req.mountId, paths: [req.path, ...(targetPath ? [targetPath] : [])] });
+      if (held) throw lockError(req.mountId, held, req.waitForLock);
       const [row] = await tx
         .insert(journal)
         .values({
@@ -175,7 +183,7 @@ export function createJournalActivities(deps: { db: Db; inlineMaxBytes: number }
           request: canonical,
         })
         .returning({ id: journal.id });
-      return { state: 'new', journalId: row.id } as const;
+      return { state: 'new', journalId: row.id, taskQueue } as const;
     });
   }
 
@@ -200,19 +208,27 @@ export function createJournalActivities(deps: { db: Db; inlineMaxBytes: number }
   return { beginJournal, rollbackJournal };
 }
 
-function answerExisting(row: JournalRow, canonical: Record<string, unknown>, input: { workflowId: string }): BeginResult {
+/** A Postgres unique violation of `constraint` (node-postgres error, possibly wrapped by drizzle). */
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  for (let cur = err as { code?: unknown; constraint?: unknown; cause?: unknown } | undefined; cur; cur = cur.cause as typeof cur) {
+    if (cur.code === '23505' && cur.constraint === constraint) return true;
+  }
+  return false;
+}
+
+function answerExisting(row: JournalRow, canonical: Record<string, unknown>, input: { workflowId: string }, taskQueue: string): BeginResult {
   if (stableStringify(row.request) !== stableStringify(canonical) || row.workflowId !== input.workflowId) {
     throw new IdempotencyKeyReusedError(row.idempotencyKey);
   }
   switch (row.status) {
     case 'COMMITTED':
-      return { state: 'committed', journalId: row.id, result: row.result as unknown as MutationResult };
+      return { state: 'committed', journalId: row.id, taskQueue, result: row.result as unknown as MutationResult };
     case 'ROLLED_BACK':
     case 'FAILED':
-      return { state: 'ended', journalId: row.id, status: row.status, error: row.error as unknown as ErrorInfo };
+      return { state: 'ended', journalId: row.id, taskQueue, status: row.status, error: row.error as unknown as ErrorInfo };
     case 'PENDING':
       // A retry of this begin, or a new run of the same workflow after the old one died: continue
       // the same entry (execute and undo are idempotent per journal id).
-      return { state: 'new', journalId: row.id };
+      return { state: 'new', journalId: row.id, taskQueue };
   }
 }

@@ -20,8 +20,12 @@ interface RequestBase {
   mountId: string;
   /** Canonical mount-relative path the mutation acts on. */
   path: string;
-  /** Task queue of the mount's activities (host-bound for local mounts). */
-  mountTaskQueue: string;
+  /**
+   * @deprecated Ignored. Routing comes from the catalog: the workflow takes the mount's task queue
+   * from `beginJournal`, so a request cannot send a mount's activities to a queue of its choosing.
+   * Accepted (and left out of the idempotency comparison) only so older callers still validate.
+   */
+  mountTaskQueue?: string;
   /** Wait (up to lockTimeoutMs) for a conflicting mutation to finish instead of failing fast. */
   waitForLock?: boolean;
   /** @defaultValue 300000 */

@@ -20,13 +20,30 @@ import {
 /** Folder inside every local mount where writes are staged and backups kept (same filesystem → atomic renames). */
 export const STAGING_DIR = '.filestore-staging';
 
+/**
+ * Identity marker at the root of every local mount (`{"mountId","instanceId"}`, written by
+ * `mount add` / `mount mark`): a worker serves the mount only where it matches the catalog.
+ * Reserved like the staging folder, so no mutation can forge, move or delete it.
+ */
+export const MOUNT_MARKER = '.filestore-mount.json';
+
+/**
+ * True for a top-level name that belongs to the marker: the marker itself and its temporary
+ * siblings (`.filestore-mount.json.<random>.tmp`) used to replace it atomically. Listings, drift
+ * scans and watchers skip these names at the mount root.
+ */
+export function isMountMarkerName(name: string): boolean {
+  return name === MOUNT_MARKER || name.startsWith(`${MOUNT_MARKER}.`);
+}
+
 export const MAX_PATH_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 255;
 
 /**
  * Validates and normalises a mount-relative path. Refuses, each with its own error type:
  * non-strings, NUL bytes, absolute paths (`/x`, `\\x`, `C:\\x`), `..` segments, over-long
- * paths or segments, and Filestore's reserved staging folder. `.` and empty segments are dropped.
+ * paths or segments, and Filestore's reserved top-level names (the staging folder and the mount
+ * identity marker). `.` and empty segments are dropped.
  */
 export function normalizeMountPath(input: unknown, opts: { allowRoot?: boolean } = {}): string {
   if (typeof input !== 'string') throw new InvalidPathError(`path must be a string, got ${typeof input}`);
@@ -42,7 +59,7 @@ export function normalizeMountPath(input: unknown, opts: { allowRoot?: boolean }
     }
     segments.push(segment);
   }
-  if (segments[0] === STAGING_DIR) throw new ReservedPathError(input);
+  if (segments[0] === STAGING_DIR || (segments.length > 0 && isMountMarkerName(segments[0]))) throw new ReservedPathError(input);
   const normalized = segments.join('/');
   if (normalized === '' && !opts.allowRoot) throw new InvalidPathError('this operation needs a path inside the mount, not the mount root');
   return normalized;

@@ -1,7 +1,8 @@
 /**
  * The worker process: the workflow worker and general activities on the base task queue, plus one
  * activity worker per local mount served by this host (`<queue>-mount-<id>`, the worker-specific
- * task queue pattern: only a host that has the disk polls it). Mounts are re-read from the catalog
+ * task queue pattern: only a host that has the disk — proven by the mount's identity marker at
+ * its root — polls it). Mounts are re-read from the catalog
  * (on NOTIFY and every FILESTORE_MOUNT_REFRESH_MS) so mounts added while running are picked up.
  */
 import fs from 'node:fs';
@@ -12,6 +13,7 @@ import { openCatalog, type Catalog } from '../db/client';
 import type { MountRow } from '../db/schema';
 import { createActivities, withTypedFailures, type ActivityDeps } from '../activities';
 import { followMounts } from './catalog/mount-follower';
+import { checkMountMarker } from './catalog/mount-marker';
 import { listMounts } from './catalog/mounts';
 import { mountTaskQueue, type Config } from './config';
 import { ExecutorRegistry } from './executors/registry';
@@ -48,11 +50,23 @@ function workflowSource(opts: StartWorkerOptions): Pick<WorkerOptions, 'workflow
   return { workflowsPath: fs.existsSync(compiled) ? compiled : path.join(__dirname, '..', 'workflows', 'index.ts') };
 }
 
-function servesMount(config: Config, row: MountRow): boolean {
-  if (row.kind !== 'local' || !row.rootPath) return false;
-  if (config.localMounts !== '*' && !config.localMounts.split(',').map((s) => s.trim()).includes(row.id)) return false;
-  // Host-bound: only a host where the root exists serves the mount.
-  return fs.existsSync(row.rootPath);
+/**
+ * Whether this host serves `row`, and if not, why (null: not a mount for this host at all, nothing
+ * to say). Host-bound: only where the root carries the mount's identity marker — an existing
+ * directory proves nothing (an empty mount point, another host with the same path).
+ */
+async function servesMount(config: Config, row: MountRow): Promise<{ serve: true } | { serve: false; warning: string | null }> {
+  if (row.kind !== 'local' || !row.rootPath) return { serve: false, warning: null };
+  const named = config.localMounts !== '*';
+  if (named && !config.localMounts.split(',').map((s) => s.trim()).includes(row.id)) return { serve: false, warning: null };
+  const check = await checkMountMarker(row);
+  if (check.ok) return { serve: true };
+  // With FILESTORE_LOCAL_MOUNTS=* a root that does not exist here is simply another host's mount.
+  if (check.rootMissing && !named) return { serve: false, warning: null };
+  return {
+    serve: false,
+    warning: `not serving local mount ${row.id}: ${check.reason}. If this host's disk is that mount, run \`filestore mount mark ${row.id}\` here`,
+  };
 }
 
 const TEMPORAL_LOG_LEVEL: Record<Config['logLevel'], LogLevel> = {
@@ -119,11 +133,23 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   });
   const runs: Promise<void>[] = [general.run()];
   const mountWorkers = new Map<string, Worker>();
+  // Mounts already warned about: once per mount until it is served again, not on every refresh.
+  const warned = new Set<string>();
   let stopping = false;
 
   async function refreshMounts(): Promise<void> {
     if (stopping) return;
-    const rows = (await listMounts(catalog.db)).filter((row) => servesMount(config, row));
+    const rows: MountRow[] = [];
+    for (const row of await listMounts(catalog.db)) {
+      const decision = await servesMount(config, row);
+      if (decision.serve) {
+        rows.push(row);
+        warned.delete(row.id);
+      } else if (decision.warning && !warned.has(row.id)) {
+        warned.add(row.id);
+        log?.warn({ mount: row.id }, decision.warning);
+      }
+    }
     const wanted = new Set(rows.map((r) => r.id));
     for (const row of rows) {
       if (mountWorkers.has(row.id) || stopping) continue;

@@ -1,11 +1,12 @@
 /** backend_mounts: adding, reading and changing mounts. Mounts are configuration, not file mutations. */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { backendMounts, type MountOptions, type MountRow } from '../../db/schema';
 import { InvalidRequestError, MountExistsError, UnknownMountError } from '../errors';
 import type { MountSpec } from '../executors/executor';
+import { readMountMarker, writeMountMarker } from './mount-marker';
 
 export const MOUNT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -31,7 +32,13 @@ export function assertMountId(id: unknown): string {
   return id;
 }
 
-/** Registers a local mount after checking its root is an existing directory on this host. */
+/**
+ * Registers a local mount after checking its root is an existing directory on this host, then
+ * writes the mount's identity marker into the root (see mount-marker.ts): workers serve the mount
+ * only where that marker is. If the marker cannot be written the registration is undone.
+ *
+ * @throws InvalidRequestError when the root already carries the marker of another registered mount.
+ */
 export async function addLocalMount(db: Db, input: AddLocalMount): Promise<MountRow> {
   assertMountId(input.id);
   if (!path.isAbsolute(input.rootPath)) throw new InvalidRequestError(`mount root must be an absolute path, got ${JSON.stringify(input.rootPath)}`);
@@ -39,6 +46,7 @@ export async function addLocalMount(db: Db, input: AddLocalMount): Promise<Mount
   const st = await fs.stat(input.rootPath).catch(() => null);
   if (!st?.isDirectory()) throw new InvalidRequestError(`mount root ${input.rootPath} is not an existing directory`);
   const rootPath = await fs.realpath(input.rootPath);
+  await assertRootNotClaimed(db, rootPath, input.id);
   const options: MountOptions = { readOnly: input.readOnly ?? false, watch: input.watch ?? false, allowSpecialModes: input.allowSpecialModes ?? false };
   const rows = await db
     .insert(backendMounts)
@@ -46,8 +54,53 @@ export async function addLocalMount(db: Db, input: AddLocalMount): Promise<Mount
     .onConflictDoNothing()
     .returning();
   if (rows.length === 0) throw new MountExistsError(input.id);
+  try {
+    await writeMountMarker(rootPath, { mountId: rows[0].id, instanceId: rows[0].instanceId });
+  } catch (err) {
+    // No marker → no worker would ever serve the mount: do not leave a row that looks usable.
+    await db.delete(backendMounts).where(and(eq(backendMounts.id, rows[0].id), eq(backendMounts.instanceId, rows[0].instanceId)));
+    throw new InvalidRequestError(`cannot write the mount identity marker into ${rootPath}: ${(err as Error).message}`, { mountId: input.id });
+  }
   await notifyMountsChanged(db);
   return rows[0];
+}
+
+/**
+ * (Re)writes the identity marker of an existing local mount into its root — for a mount
+ * registered before markers existed, or a disk restored from elsewhere. Run it only on the host
+ * whose disk IS the mount: the marker is what tells workers that this directory is that mount.
+ *
+ * @throws UnknownMountError, InvalidRequestError (not local, root missing, or the root carries
+ *   another registered mount's marker).
+ */
+export async function markLocalMount(db: Db, id: string): Promise<MountRow> {
+  const row = await getMount(db, id);
+  if (row.kind !== 'local' || !row.rootPath) throw new InvalidRequestError(`mount ${JSON.stringify(id)} is not a local mount; only local mounts carry a marker`);
+  const st = await fs.stat(row.rootPath).catch(() => null);
+  if (!st?.isDirectory()) throw new InvalidRequestError(`mount root ${row.rootPath} is not an existing directory on this host`);
+  await assertRootNotClaimed(db, row.rootPath, id);
+  await writeMountMarker(row.rootPath, { mountId: row.id, instanceId: row.instanceId });
+  // Workers re-check markers on every refresh; tell them now.
+  await notifyMountsChanged(db);
+  return row;
+}
+
+/** Refuses a root whose marker names another mount that is still registered with that identity. */
+async function assertRootNotClaimed(db: Db, rootPath: string, id: string): Promise<void> {
+  const marker = await readMountMarker(rootPath).catch((err: Error) => {
+    throw new InvalidRequestError(`mount root ${rootPath}: ${err.message}; remove it if it is stale`);
+  });
+  if (!marker || marker.mountId === id) return;
+  const owner = await db
+    .select({ id: backendMounts.id })
+    .from(backendMounts)
+    .where(and(eq(backendMounts.id, marker.mountId), eq(backendMounts.instanceId, marker.instanceId)));
+  if (owner.length > 0) {
+    throw new InvalidRequestError(`${rootPath} is already the root of mount ${JSON.stringify(marker.mountId)} (its identity marker is there); one directory cannot be two mounts`, {
+      mountId: id,
+      claimedBy: marker.mountId,
+    });
+  }
 }
 
 /** Merges options into a mount (e.g. readOnly, watch, allowSpecialModes). */

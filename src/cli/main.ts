@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { runMigrations } from '../../db/client';
+import { markLocalMount } from '../catalog/mounts';
 import { FilestoreClient, type MutationHandle } from '../client';
 import { loadConfig, type Config } from '../config';
 import { runDevStack } from '../dev/dev-stack';
@@ -110,6 +111,15 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const c = await connect();
       const row = await c.addLocalMount({ id, rootPath: path.resolve(o.local), readOnly: o.readOnly, watch: o.watch, allowSpecialModes: o.allowSpecialModes });
       out(`mount ${row.id} → ${row.rootPath}${row.options.readOnly ? ' (read-only)' : ''}`);
+    });
+  mount
+    .command('mark <id>')
+    .description(
+      "(re)write a local mount's identity marker into its root — run it ONLY on the host whose disk is the mount: workers serve a mount only where its marker is",
+    )
+    .action(async (id: string) => {
+      const row = await markLocalMount((await connect()).db, id);
+      out(`mount ${row.id} → ${row.rootPath}: identity marker written`);
     });
   mount
     .command('ls')

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, desc, eq, or, type SQL } from 'drizzle-orm';
 import { openCatalog, type Catalog } from '../../db/client';
@@ -22,6 +22,7 @@ import { checkWriteSource } from '../executors/local-source';
 import {
   errorFromInfo,
   FilestoreError,
+  IdempotencyKeyReusedError,
   InvalidRequestError,
   PayloadTooLargeError,
   ReadOnlyMountError,
@@ -38,6 +39,7 @@ import {
   type MutationResult,
 } from '../mutations';
 import { normalizeMountPath } from '../paths';
+import { FINGERPRINT_MEMO_KEY, requestFingerprint } from '../request-fingerprint';
 import { connectTemporal } from '../temporal';
 
 /** Options every mutation accepts. */
@@ -301,7 +303,6 @@ export class FilestoreClient {
     build: (base: {
       idempotencyKey: string;
       mountId: string;
-      mountTaskQueue: string;
       waitForLock?: boolean;
       lockTimeoutMs?: number;
       force?: boolean;
@@ -311,35 +312,66 @@ export class FilestoreClient {
     if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new InvalidRequestError(`idempotency key must match ${IDEMPOTENCY_KEY_PATTERN}`);
     // Fail fast on what the client can see; the workflow checks all of it again.
     const mount = await getMount(this.db, mountId);
+    // Shown in the Web UI only: the workflow resolves the queue from the catalog itself.
     const queue = mount.kind === 'local' ? mountTaskQueue(this.config, mountId) : this.config.taskQueue;
     const req = build({
       idempotencyKey: key,
       mountId,
-      mountTaskQueue: queue,
       waitForLock: opts.waitForLock,
       lockTimeoutMs: opts.lockTimeoutMs,
       force: opts.force,
     });
     if (mount.options.readOnly) throw new ReadOnlyMountError(mountId);
     const workflowId = mutationWorkflowId(mountId, req.op, key);
-    await this.temporal.workflow.start('mutationWorkflow', {
-      taskQueue: this.config.taskQueue,
-      workflowId,
-      args: [req],
-      // Same key while running → attach to that run; after it closed → a new run answers from the journal.
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.mount, value: mountId },
-        { key: SEARCH_ATTRIBUTES.op, value: req.op },
-        { key: SEARCH_ATTRIBUTES.path, value: searchablePath(req.path) },
-        { key: SEARCH_ATTRIBUTES.key, value: key },
-        { key: SEARCH_ATTRIBUTES.status, value: 'PENDING' },
-      ],
-      staticSummary: describeMutation(req),
-      staticDetails: `idempotency key \`${key}\`, mount queue \`${queue}\``,
+    const fingerprint = requestFingerprint(req);
+    const handle = { workflowId, idempotencyKey: key, result: () => this.awaitResult(workflowId) };
+    try {
+      await this.temporal.workflow.start('mutationWorkflow', {
+        taskQueue: this.config.taskQueue,
+        workflowId,
+        args: [req],
+        memo: { [FINGERPRINT_MEMO_KEY]: fingerprint },
+        // Never attach blindly (USE_EXISTING would hand a different request the first one's result):
+        // a running workflow under this key is compared below. After it closed → a new run, whose
+        // beginJournal answers from the journal or refuses a different request.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTES.mount, value: mountId },
+          { key: SEARCH_ATTRIBUTES.op, value: req.op },
+          { key: SEARCH_ATTRIBUTES.path, value: searchablePath(req.path) },
+          { key: SEARCH_ATTRIBUTES.key, value: key },
+          { key: SEARCH_ATTRIBUTES.status, value: 'PENDING' },
+        ],
+        staticSummary: describeMutation(req),
+        staticDetails: `idempotency key \`${key}\`, mount queue \`${queue}\``,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // The same request again (a retry, a second caller) attaches; anything else under the key is refused.
+      if ((await this.runningFingerprint(workflowId)) !== fingerprint) throw new IdempotencyKeyReusedError(key);
+    }
+    return handle;
+  }
+
+  /**
+   * Fingerprint of the request the workflow `workflowId` (its latest run) was started with: from
+   * its memo, or — for a run started without one (an older client, a raw start) — recomputed from
+   * the input in its first history event.
+   */
+  private async runningFingerprint(workflowId: string): Promise<string | null> {
+    const described = await this.temporal.workflow.getHandle(workflowId).describe();
+    const memo = described.memo?.[FINGERPRINT_MEMO_KEY];
+    if (typeof memo === 'string') return memo;
+    const { history } = await this.temporal.workflowService.getWorkflowExecutionHistory({
+      namespace: this.temporal.options.namespace,
+      execution: { workflowId, runId: described.runId },
+      maximumPageSize: 1,
     });
-    return { workflowId, idempotencyKey: key, result: () => this.awaitResult(workflowId) };
+    const payload = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!payload) return null;
+    const started = this.temporal.options.loadedDataConverter.payloadConverter.fromPayload<MutationRequest>(payload);
+    return started && typeof started === 'object' ? requestFingerprint(started) : null;
   }
 
   private async awaitResult(workflowId: string): Promise<MutationResult> {

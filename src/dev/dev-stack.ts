@@ -3,10 +3,13 @@
  * cluster when nothing answers), migrations, the Temporal dev server with its Web UI (when nothing
  * answers at TEMPORAL_ADDRESS), a demo mount, and a worker with /metrics. Ctrl-C stops it all.
  */
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openCatalog, runMigrations } from '../../db/client';
-import { addLocalMount, listMounts } from '../catalog/mounts';
+import type { MountRow } from '../../db/schema';
+import { readMountMarker } from '../catalog/mount-marker';
+import { addLocalMount, listMounts, markLocalMount } from '../catalog/mounts';
 import { ENV_NAMES, PROJECT_DIR, type Config } from '../config';
 import type { Logger } from '../logger';
 import { startWatcherService } from '../watcher/watcher-service';
@@ -56,10 +59,15 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
 
     const catalog = openCatalog(config.databaseUrl, { max: 1 });
     try {
-      if ((await listMounts(catalog.db)).length === 0) {
-        const root = path.join(config.stateDir, 'mounts', 'demo');
+      const mounts = await listMounts(catalog.db);
+      const root = path.join(config.stateDir, 'mounts', 'demo');
+      if (mounts.length === 0) {
         await addLocalMount(catalog.db, { id: 'demo', rootPath: root, createRoot: true, watch: true });
         out(`mount      demo → ${root} (watched; created because no mount existed)`);
+      } else if (await demoMountLacksMarker(mounts, root)) {
+        // Dev state from before identity markers: this directory is the demo mount by construction.
+        await markLocalMount(catalog.db, 'demo');
+        out(`mount      demo → ${root} (identity marker written; it predates markers)`);
       }
     } finally {
       await catalog.close();
@@ -70,7 +78,6 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
     const worker = await startWorker({ ...config, sourceRoots }, { logger: log });
     stops.push(() => worker.shutdown());
     out(`sources    put reads files under ${sourceRoots.join(', ') || '(nowhere: FILESTORE_SOURCE_ROOTS is empty)'} (FILESTORE_SOURCE_ROOTS)`);
-
     out(`worker     task queue ${config.taskQueue}; serving ${worker.servedMounts().join(', ') || 'no local mounts yet'}`);
     // The dev stack shows drift detection live unless FILESTORE_ENABLE_WATCHERS=false was set explicitly.
     const watcherConfig = { ...config, enableWatchers: process.env[ENV_NAMES.enableWatchers] === undefined ? true : config.enableWatchers };
@@ -93,4 +100,12 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
   } finally {
     await stopAll();
   }
+}
+
+/** The demo mount `filestore dev` created under its state dir exists but carries no marker (only that one is fixed here). */
+async function demoMountLacksMarker(mounts: MountRow[], root: string): Promise<boolean> {
+  const demo = mounts.find((m) => m.id === 'demo' && m.kind === 'local');
+  const real = await fs.realpath(root).catch(() => null);
+  if (!demo?.rootPath || real === null || demo.rootPath !== real) return false;
+  return (await readMountMarker(real).catch(() => 'unusable')) === null;
 }

@@ -6,8 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { toFilestoreError } from '../../src/client';
-import { mountTaskQueue } from '../../src/config';
 import type { MutationRequest } from '../../src/mutations';
+import { MOUNT_MARKER } from '../../src/paths';
 import { listTree } from '../helpers/files';
 import { createTestStack, type TestStack } from '../helpers/stack';
 
@@ -31,7 +31,7 @@ afterAll(async () => stack?.teardown());
 /** Starts the workflow directly, skipping every client-side check. */
 async function rawMutation(req: Record<string, unknown>): Promise<unknown> {
   const key = randomUUID();
-  const full = { idempotencyKey: key, mountId: 'bad', mountTaskQueue: mountTaskQueue(stack.config, 'bad'), ...req } as MutationRequest;
+  const full = { idempotencyKey: key, mountId: 'bad', ...req } as MutationRequest;
   try {
     return await stack.client.temporal.workflow.execute('mutationWorkflow', {
       taskQueue: stack.config.taskQueue,
@@ -55,6 +55,7 @@ const cases: Array<[string, string, string]> = [
   ['absolute path', '/etc/evil.txt', 'ABSOLUTE_PATH'],
   ['NUL byte', 'evil\0.txt', 'NUL_BYTE'],
   ['staging folder', '.filestore-staging/x', 'RESERVED_PATH'],
+  ['mount identity marker', '.filestore-mount.json', 'RESERVED_PATH'],
 ];
 
 describe.each(cases)('%s', (_name, badPath, code) => {
@@ -90,10 +91,10 @@ test('a symlink that stays inside the mount is followed', async () => {
 test('read-only mount: refused by the SDK and by the workflow', async () => {
   await expect(stack.client.put('ro', 'x.txt', { content: 'x' })).rejects.toMatchObject({ code: 'READ_ONLY_MOUNT' });
   await expect(
-    rawMutation({ mountId: 'ro', mountTaskQueue: mountTaskQueue(stack.config, 'ro'), op: 'mkdir', path: 'dir' }),
+    rawMutation({ mountId: 'ro', op: 'mkdir', path: 'dir' }),
   ).rejects.toMatchObject({ code: 'READ_ONLY_MOUNT' });
   const roRoot = path.join(stack.tmp, 'mounts', 'ro');
-  expect(await listTree(roRoot)).toEqual([]);
+  expect(await listTree(roRoot)).toEqual([MOUNT_MARKER]);
   await expectUnchanged();
 });
 

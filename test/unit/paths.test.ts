@@ -1,6 +1,7 @@
 import {
   MAX_PATH_BYTES,
   MAX_SEGMENT_BYTES,
+  MOUNT_MARKER,
   STAGING_DIR,
   ancestorsOf,
   baseName,
@@ -32,6 +33,8 @@ describe('normalizeMountPath', () => {
     ['.hidden/..dots/x..', '.hidden/..dots/x..'],
     [`${STAGING_DIR}x/file`, `${STAGING_DIR}x/file`],
     [`a/${STAGING_DIR}`, `a/${STAGING_DIR}`],
+    [`a/${MOUNT_MARKER}`, `a/${MOUNT_MARKER}`],
+    [`${MOUNT_MARKER}x`, `${MOUNT_MARKER}x`],
   ])('normalises %j to %j', (input, expected) => {
     expect(normalizeMountPath(input)).toBe(expected);
   });
@@ -49,6 +52,10 @@ describe('normalizeMountPath', () => {
     [STAGING_DIR, 'RESERVED_PATH'],
     [`${STAGING_DIR}/tx/plan.json`, 'RESERVED_PATH'],
     [`./${STAGING_DIR}/x`, 'RESERVED_PATH'],
+    [MOUNT_MARKER, 'RESERVED_PATH'],
+    [`./${MOUNT_MARKER}`, 'RESERVED_PATH'],
+    [`${MOUNT_MARKER}.1a2b.tmp`, 'RESERVED_PATH'],
+    [`${MOUNT_MARKER}/x`, 'RESERVED_PATH'],
     ['', 'INVALID_PATH'],
     ['.', 'INVALID_PATH'],
     ['//', 'ABSOLUTE_PATH'],
