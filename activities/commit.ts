@@ -1,6 +1,8 @@
 /**
  * Commit: ONE transaction writes nodes, their snapshots and the journal entry COMMITTED. Either
- * the catalog shows the whole mutation or none of it.
+ * the catalog shows the whole mutation or none of it. A tree's outcome is read from
+ * outcome_nodes (see src/catalog/outcomes.ts) and whole subtrees change in set-based statements
+ * (commit-tree.ts), so a 100,000-node copy, move or delete never passes through this process.
  */
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
@@ -156,9 +158,16 @@ export function createCommitActivities(deps: { db: Db }) {
         affected += (await upsertNodes(tx, req.mountId, journalId, fresh)).length;
       } else {
         for (const p of outcome.removed) affected += await markSubtreeDeleted(tx, req.mountId, journalId, p);
-        affected += isOffloaded(outcome)
-          ? await upsertFromOutcome(tx, req.mountId, journalId)
-          : (await upsertNodes(tx, req.mountId, journalId, outcome.upserted)).length;
+        if (isOffloaded(outcome)) {
+          const applied = await upsertFromOutcome(tx, req.mountId, journalId);
+          // Fewer rows than execute stored would commit a partial tree as if it were whole.
+          if (applied !== outcome.upsertedRef.count) {
+            throw new CommitError(`the stored outcome of journal entry ${journalId} holds ${applied} nodes, execute reported ${outcome.upsertedRef.count}`);
+          }
+          affected += applied;
+        } else {
+          affected += (await upsertNodes(tx, req.mountId, journalId, outcome.upserted)).length;
+        }
       }
       // Applied: the stored outcome has served its purpose, and goes in the same transaction.
       await dropOutcome(tx, journalId);
