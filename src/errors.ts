@@ -55,6 +55,18 @@ export class SymlinkEscapeError extends FilestoreError {
     super('SYMLINK_ESCAPE', `path ${JSON.stringify(path)} resolves through a symlink to a place outside the mount`, { details: { path, ...details } });
   }
 }
+/**
+ * A directory the mutation had opened was moved or removed while it ran (within the mount: an
+ * exit from the mount is {@link SymlinkEscapeError}), or a symlink that stays inside the mount
+ * now stands where the op expected a directory. The step was undone; nothing was followed.
+ */
+export class PathChangedError extends FilestoreError {
+  constructor(path: string, details: Details = {}) {
+    super('PATH_CHANGED', `path ${JSON.stringify(path)} changed while the mutation ran (a directory was moved or replaced by a symlink); nothing was done through it`, {
+      details: { path, ...details },
+    });
+  }
+}
 export class ReservedPathError extends FilestoreError {
   constructor(path: string, details: Details = {}) {
     super('RESERVED_PATH', `path ${JSON.stringify(path)} is reserved for Filestore's own staging`, { details: { path, ...details } });
@@ -261,6 +273,7 @@ const REGISTRY = {
   AbsolutePathError,
   NulByteError,
   SymlinkEscapeError,
+  PathChangedError,
   ReservedPathError,
   UnknownMountError,
   ReadOnlyMountError,
@@ -298,6 +311,7 @@ export const NON_RETRYABLE: string[] = [
   'AbsolutePathError',
   'NulByteError',
   'SymlinkEscapeError',
+  'PathChangedError',
   'ReservedPathError',
   'UnknownMountError',
   'ReadOnlyMountError',

@@ -189,6 +189,13 @@ export interface Executor {
   finalize(txId: string, opts?: TxControlOptions): Promise<void>;
   /** Transaction ids that still have staging (crash leftovers), for operators and tests. */
   pendingTransactions(): Promise<string[]>;
+  /**
+   * Where each path really is on a backend with symlinks (local): every symlinked parent resolved
+   * to its real in-mount location, the final component kept; what mutations act on and report.
+   * Callers lock these, so two spellings of one place conflict. Absent where paths have no
+   * aliases (S3): there the canonical path is the real one.
+   */
+  resolve?(paths: string[]): Promise<string[]>;
 }
 
 /** A mount as the executors need it (a projection of the backend_mounts row). */

@@ -37,18 +37,11 @@ import type {
   WriteOptions,
   WriteSource,
 } from './executor';
-import { assertSourceUsable, entryExists, errnoOf, fsyncDir, listEntries, lstatOrNull, mapFsError, nodeMetaFromStats, statOrNull } from './local-fs';
-import { copyFileData, hashFile, renameAnywhere, streamIntoFile } from './local-transfer';
-import {
-  type MutationStep,
-  type Plan,
-  TxStaging,
-  commitStagedFile,
-  listStagedTransactions,
-  removeScratch,
-  takeBackup,
-  undoPlan,
-} from './local-staging';
+import { assertSourceUsable, errnoOf, listEntries, mapFsError, nodeMetaFromStats, statOrNull } from './local-fs';
+import { MountDirs } from './local-mount-dirs';
+import { applyDelete, applyMove, stageFileCopy } from './local-relocate';
+import { hashFile, streamIntoFile } from './local-transfer';
+import { type MutationStep, type Plan, TxStaging, commitStagedFile, listStagedTransactions, removeScratch, undoPlan } from './local-staging';
 import { createPlanDirs, hostPath, missingParents, q, runTransaction } from './local-transaction';
 import { MemoryPlanStore, type PlanStore } from './plan-store';
 import { type TreeCopyContext, copyTreeInto } from './local-tree-copy';
@@ -87,7 +80,12 @@ export class LocalExecutor implements Executor {
     private readonly readOnly: boolean,
     private readonly hooks: LocalExecutorHooks,
     private readonly plans: PlanStore<Plan>,
-  ) {}
+  ) {
+    this.dirs = new MountDirs(rootReal, mountId);
+  }
+
+  /** No-follow access to the mount (local-mount-dirs.ts): every mutation acts through it. */
+  private readonly dirs: MountDirs;
 
   /** Guards of the calls in flight, by transaction id: every durable step checks its call's guard first. */
   private readonly guards = new Map<string, () => Promise<void>>();
@@ -152,16 +150,29 @@ export class LocalExecutor implements Executor {
     });
   }
 
+  /**
+   * Where each path really is: canonical mount-relative paths with every symlinked parent
+   * directory resolved to its real in-mount location and the final component kept (never
+   * followed). Mutations act on exactly these paths and report them in their outcomes, so callers
+   * lock real locations: two spellings of one place conflict.
+   *
+   * @throws SymlinkEscapeError when a parent (or a final link) leads outside the mount.
+   */
+  async resolve(paths: string[]): Promise<string[]> {
+    return this.run('resolve', paths.join(', '), () => Promise.all(paths.map((p) => this.dirs.resolve(normalizeMountPath(p, { allowRoot: true })))));
+  }
+
   async mkdir(p: string, opts: MkdirOptions): Promise<MutationOutcome> {
     return this.mutate('mkdir', p, opts, async () => {
       this.assertWritable();
-      const rel = normalizeMountPath(p);
-      const abs = await resolveInsideRoot(this.rootReal, rel);
+      const rel = await this.dirs.resolve(normalizeMountPath(p));
       const parents = opts.parents ?? true;
       return runTransaction(this.tx(), { op: 'mkdir', target: rel }, opts, async () => {
-        const st = await statOrNull(abs);
-        if (st && (!st.isDirectory() || !parents)) throw new AlreadyExistsError(q(rel));
-        const createdDirs = st ? [] : [...(await missingParents(this.rootReal, rel, parents)), rel];
+        const st = await this.dirs.lstat(rel);
+        // A link to a directory inside the mount counts as the directory (mkdir -p changes nothing there).
+        const isDir = !!st && (st.isDirectory() || (st.isSymbolicLink() && !!(await statOrNull(hostPath(this.rootReal, rel)))?.isDirectory()));
+        if (st && (!isDir || !parents)) throw new AlreadyExistsError(q(rel));
+        const createdDirs = st ? [] : [...(await missingParents(this.dirs, rel, parents)), rel];
         return { kind: 'directory', hadPrevious: st !== null, createdDirs };
       }, async (_staging, plan) => {
         await createPlanDirs(this.tx(), plan);
@@ -174,13 +185,12 @@ export class LocalExecutor implements Executor {
   async write(p: string, source: WriteSource, opts: WriteOptions): Promise<MutationOutcome> {
     return this.mutate('write', p, opts, async () => {
       this.assertWritable();
-      const rel = normalizeMountPath(p);
-      const abs = await resolveInsideRoot(this.rootReal, rel);
+      const rel = await this.dirs.resolve(normalizeMountPath(p));
       return runTransaction(this.tx(), { op: 'write', target: rel }, opts, async () => {
-        const st = await statOrNull(abs);
+        const st = await this.dirs.lstat(rel);
         if (st?.isDirectory()) throw new IsADirectoryError(q(rel));
         if (st && !opts.overwrite) throw new AlreadyExistsError(q(rel));
-        const createdDirs = await missingParents(this.rootReal, rel, opts.createParents ?? true);
+        const createdDirs = await missingParents(this.dirs, rel, opts.createParents ?? true);
         assertModeAllowed(opts.mode, opts.allowSpecialModes);
         await assertSourceUsable(source, opts);
         return { kind: 'file', hadPrevious: st !== null, createdDirs };
@@ -197,8 +207,8 @@ export class LocalExecutor implements Executor {
           throw new InvalidRequestError(`content hashes to ${staged.sha256}, not the expected ${opts.expectedSha256}`, { path: rel });
         }
         this.countBytes(staged.bytes);
-        await commitStagedFile(staging, plan, abs, { bytes: staged.bytes, mode: opts.mode, allowSpecialModes: opts.allowSpecialModes }, this.stepper(plan));
-        const file = nodeMetaFromStats(rel, await fs.stat(abs, { bigint: true }), staged.sha256);
+        const landed = await commitStagedFile(staging, plan, rel, { bytes: staged.bytes, mode: opts.mode, allowSpecialModes: opts.allowSpecialModes }, this.stepper(plan));
+        const file = nodeMetaFromStats(rel, landed, staged.sha256);
         return { op: 'write', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
       });
     });
@@ -207,32 +217,30 @@ export class LocalExecutor implements Executor {
   async copy(src: string, dst: string, opts: CopyOptions): Promise<MutationOutcome> {
     return this.mutate('copy', src, opts, async () => {
       this.assertWritable();
-      const from = normalizeMountPath(src);
-      const to = normalizeMountPath(dst);
-      const [fromAbs, toAbs] = [await resolveInsideRoot(this.rootReal, from), await resolveInsideRoot(this.rootReal, to)];
+      // A copy reads content: a source that is an in-mount link is read at its real target.
+      const from = await this.dirs.resolveTarget(normalizeMountPath(src));
+      const to = await this.dirs.resolve(normalizeMountPath(dst));
       if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot copy ${q(from)} into itself (${q(to)})`);
       return runTransaction(this.tx(), { op: 'copy', target: to, src: from }, opts, async () => {
-        const sst = await statOrNull(fromAbs);
+        const sst = await this.dirs.lstat(from);
         if (!sst) throw new NotFoundError(`copy source ${q(from)}`);
         const isDir = sst.isDirectory();
         if (isDir && !opts.recursive) throw new IsADirectoryError(`${q(from)} (pass recursive to copy a directory)`);
-        const dstSt = await statOrNull(toAbs);
+        const dstSt = await this.dirs.lstat(to);
         if (dstSt && (isDir || dstSt.isDirectory())) {
           throw isDir ? new AlreadyExistsError(q(to)) : new IsADirectoryError(`copy destination ${q(to)}`);
         }
         if (dstSt && !opts.overwrite) throw new AlreadyExistsError(q(to));
-        const createdDirs = await missingParents(this.rootReal, to, opts.createParents ?? true);
+        const createdDirs = await missingParents(this.dirs, to, opts.createParents ?? true);
         return { kind: isDir ? 'directory' : 'file', hadPrevious: dstSt !== null, createdDirs };
       }, async (staging, plan) => {
         await createPlanDirs(this.tx(), plan);
-        if (plan.kind === 'directory') return copyTreeInto(this.tx(), staging, plan, fromAbs, toAbs, opts);
-        const sst = await statOrNull(fromAbs);
-        if (!sst || sst.isDirectory()) throw new NotFoundError(`copy source file ${q(from)}`);
-        const staged = await copyFileData(fromAbs, staging.dataTmp, sst, opts.known?.[''], opts);
+        if (plan.kind === 'directory') return copyTreeInto(this.tx(), staging, plan, from, to, opts);
+        const { staged, source } = await stageFileCopy(staging, from, opts.known?.[''], opts);
         this.countBytes(staged.bytes);
-        await commitStagedFile(staging, plan, toAbs, { bytes: staged.bytes, defaultMode: Number(sst.mode) & 0o7777, allowSpecialModes: opts.allowSpecialModes }, this.stepper(plan));
-        const file = nodeMetaFromStats(to, await fs.stat(toAbs, { bigint: true }), staged.sha256);
-        return { op: 'copy', upserted: [...(await this.metas(plan.createdDirs)), file], removed: [], bytesWritten: staged.bytes };
+        const file = { bytes: staged.bytes, defaultMode: Number(source.mode) & 0o7777, allowSpecialModes: opts.allowSpecialModes };
+        const landed = await commitStagedFile(staging, plan, to, file, this.stepper(plan));
+        return { op: 'copy', upserted: [...(await this.metas(plan.createdDirs)), nodeMetaFromStats(to, landed, staged.sha256)], removed: [], bytesWritten: staged.bytes };
       });
     });
   }
@@ -240,42 +248,19 @@ export class LocalExecutor implements Executor {
   async move(src: string, dst: string, opts: MoveOptions): Promise<MutationOutcome> {
     return this.mutate('move', src, opts, async () => {
       this.assertWritable();
-      const from = normalizeMountPath(src);
-      const to = normalizeMountPath(dst);
-      const [fromAbs, toAbs] = [await resolveInsideRoot(this.rootReal, from), await resolveInsideRoot(this.rootReal, to)];
+      const from = await this.dirs.resolve(normalizeMountPath(src));
+      const to = await this.dirs.resolve(normalizeMountPath(dst));
       if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot move ${q(from)} into itself (${q(to)})`);
       return runTransaction(this.tx(), { op: 'move', target: to, src: from }, opts, async () => {
-        const sst = await statOrNull(fromAbs);
+        const sst = await this.dirs.lstat(from);
         if (!sst) throw new NotFoundError(`move source ${q(from)}`);
-        const dstSt = await statOrNull(toAbs);
+        const dstSt = await this.dirs.lstat(to);
         if (dstSt && (!opts.overwrite || dstSt.isDirectory() || sst.isDirectory())) throw new AlreadyExistsError(q(to));
-        const createdDirs = await missingParents(this.rootReal, to, opts.createParents ?? true);
+        const createdDirs = await missingParents(this.dirs, to, opts.createParents ?? true);
         return { kind: sst.isDirectory() ? 'directory' : 'file', hadPrevious: dstSt !== null, createdDirs };
       }, async (staging, plan) => {
         await createPlanDirs(this.tx(), plan);
-        let moved = 0;
-        if (await entryExists(fromAbs)) {
-          if (plan.hadPrevious) await takeBackup(staging, toAbs, 'rename', this.stepper(plan));
-          if (!plan.hadPrevious && (await entryExists(toAbs))) {
-            // Only our own half-finished cross-device copy may sit there (see moveAcrossDevices).
-            if (!plan.staged) throw new AlreadyExistsError(q(to));
-            await fs.rm(toAbs, { recursive: true, force: true });
-          }
-          if (!plan.staged) {
-            plan.staged = { bytes: 0 };
-            await staging.savePlan(plan);
-          }
-          moved = await renameAnywhere(fromAbs, toAbs, { allowSpecialModes: opts.allowSpecialModes });
-          await fsyncDir(path.dirname(toAbs));
-          await fsyncDir(path.dirname(fromAbs));
-          this.countBytes(moved);
-          await this.step('committed', plan);
-        } else if (!(await entryExists(toAbs))) {
-          throw new NotFoundError(`move source ${q(from)}`);
-        }
-        await removeScratch(this.rootReal, staging, plan);
-        const target = nodeMetaFromStats(to, await fs.stat(toAbs, { bigint: true }));
-        return { op: 'move', moved: { from, to }, removed: [from], upserted: [...(await this.metas(plan.createdDirs)), target], bytesWritten: moved };
+        return applyMove(this.tx(), staging, plan, opts);
       });
     });
   }
@@ -283,30 +268,16 @@ export class LocalExecutor implements Executor {
   async delete(p: string, opts: DeleteOptions): Promise<MutationOutcome> {
     return this.mutate('delete', p, opts, async () => {
       this.assertWritable();
-      const rel = normalizeMountPath(p);
-      const abs = await resolveInsideRoot(this.rootReal, rel);
+      // The final component is never followed: deleting a link removes the link entry.
+      const rel = await this.dirs.resolve(normalizeMountPath(p));
       return runTransaction(this.tx(), { op: 'delete', target: rel }, opts, async () => {
-        const st = await lstatOrNull(abs);
+        const st = await this.dirs.lstat(rel);
         if (!st) throw new NotFoundError(q(rel));
-        if (st.isDirectory() && !opts.recursive && (await fs.readdir(abs)).length > 0) throw new DirectoryNotEmptyError(q(rel));
-        return { kind: st.isDirectory() ? 'directory' : 'file', hadPrevious: true, createdDirs: [] };
-      }, async (staging, plan) => {
-        const there = await entryExists(abs);
-        const backedUp = await entryExists(staging.backup);
-        if (there) {
-          // Both present only after a crashed cross-device backup; the original is still whole.
-          if (backedUp) await fs.rm(staging.backup, { recursive: true, force: true });
-          // Renaming into staging makes the path vanish atomically and keeps the bytes for undo.
-          await renameAnywhere(abs, staging.backup);
-          await fsyncDir(path.dirname(abs));
-          await fsyncDir(staging.dir);
-          await this.step('committed', plan);
-        } else if (!backedUp) {
-          throw new NotFoundError(q(rel));
+        if (st.isDirectory() && !opts.recursive && (await this.dirs.withDir(rel, (d) => fs.readdir(d.self()))).length > 0) {
+          throw new DirectoryNotEmptyError(q(rel));
         }
-        await removeScratch(this.rootReal, staging, plan);
-        return { op: 'delete', upserted: [], removed: [rel], bytesWritten: 0 };
-      });
+        return { kind: st.isDirectory() ? 'directory' : 'file', hadPrevious: true, createdDirs: [] };
+      }, (staging, plan) => applyDelete(this.tx(), staging, plan));
     });
   }
 
@@ -330,7 +301,7 @@ export class LocalExecutor implements Executor {
       const plan = await staging.readPlan();
       if (plan?.finalized) return;
       await staging.guard();
-      if (plan) await removeScratch(this.rootReal, staging, plan);
+      if (plan) await removeScratch(staging, plan);
       await staging.remove();
       if (plan) {
         plan.finalized = true;
@@ -355,8 +326,9 @@ export class LocalExecutor implements Executor {
     };
   }
 
+  /** Metadata of existing real mount paths (created directories, a mkdir target), read through their held parents. */
   private async metas(rels: string[]): Promise<NodeMeta[]> {
-    return Promise.all(rels.map(async (rel) => nodeMetaFromStats(rel, await fs.stat(hostPath(this.rootReal, rel), { bigint: true }))));
+    return Promise.all(rels.map(async (rel) => nodeMetaFromStats(rel, await this.dirs.withParent(rel, (d, n) => fs.stat(d.at(n), { bigint: true })))));
   }
 
   private assertWritable(): void {

@@ -11,14 +11,17 @@
  * staging folder can therefore only make a mutation fail, never make undo touch anything else.
  * Everything here lives on the mount's own file system, so every hand-over is an atomic rename.
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidRequestError, MountUnavailableError } from '../errors';
-import { STAGING_DIR, resolveInsideRoot } from '../paths';
+import { InvalidRequestError, PathChangedError } from '../errors';
+import { STAGING_DIR } from '../paths';
 import type { MutationOp, MutationOutcome, NodeKind } from './executor';
 import type { PlanStore } from './plan-store';
-import { chownQuietly, entryExists, errnoOf, fsyncDir, fsyncFile, lstatOrNull, removeDirIfEmpty, sameInode } from './local-fs';
-import { crossDeviceScratch, renameAnywhere } from './local-transfer';
+import { type HeldDir, linkNoFollow, openNoFollow, openedPath, removeTreeNoFollow, renameAnywhereNoFollow, renameNoFollow } from './local-dirfd';
+import { chownQuietly, errnoOf, fsyncFile } from './local-fs';
+import { MountDirs } from './local-mount-dirs';
+import { moveAcrossHeld } from './local-xdev';
 import { permittedMode } from './special-modes';
 
 /** Durable points inside a mutation, in order; a test hook that throws at one simulates a crash there. */
@@ -47,7 +50,12 @@ export interface Plan {
    * that was empty before is this transaction's own, so undo may remove it; `hashes` keeps the
    * sha256 of a copied tree across a crash after its rename.
    */
-  staged?: { bytes: number; hashes?: Record<string, string> };
+  staged?: {
+    bytes: number;
+    hashes?: Record<string, string>;
+    /** Identity ({@link identityOf}) of what the commit rename put in place: undo removes that and nothing else. */
+    identity?: string;
+  };
   /** True once the op fully applied; `outcome` is then returned to every retry. */
   applied: boolean;
   outcome?: MutationOutcome;
@@ -109,13 +117,17 @@ export async function listStagedTransactions(rootReal: string): Promise<string[]
   }
 }
 
-/** The staging folder of one transaction, its well-known files, and its plan (in the plan store). */
+/**
+ * The staging folder of one transaction, its well-known files, and its plan (in the plan store).
+ * Once {@link TxStaging.ensure}d (or {@link TxStaging.hold}), the folder is held open and every
+ * path below it goes through that fd, so swapping `.filestore-staging` (which sits in the
+ * mount root, where mount users may write) for a symlink cannot redirect a backup or a removal.
+ */
 export class TxStaging {
   readonly root: string;
-  readonly dir: string;
-  readonly dataTmp: string;
-  readonly treeTmp: string;
-  readonly backup: string;
+  /** The mount's no-follow view (local-mount-dirs.ts). */
+  readonly mount: MountDirs;
+  private held: HeldDir | null = null;
 
   constructor(
     readonly rootReal: string,
@@ -125,11 +137,29 @@ export class TxStaging {
     /** Runs before every plan save and destructive step of this call. */
     readonly guard: TxGuard = async () => undefined,
   ) {
+    validateTxId(txId);
     this.root = stagingRoot(rootReal);
-    this.dir = path.join(this.root, validateTxId(txId));
-    this.dataTmp = path.join(this.dir, 'data.tmp');
-    this.treeTmp = path.join(this.dir, 'tree.tmp');
-    this.backup = path.join(this.dir, 'backup');
+    this.mount = new MountDirs(rootReal, this.mountId);
+  }
+
+  /** The transaction folder, through its held fd. */
+  get dir(): string {
+    return this.heldDir().self();
+  }
+  get dataTmp(): string {
+    return this.heldDir().at('data.tmp');
+  }
+  get treeTmp(): string {
+    return this.heldDir().at('tree.tmp');
+  }
+  get backup(): string {
+    return this.heldDir().at('backup');
+  }
+
+  /** The held transaction folder; only after {@link ensure} or a successful {@link hold}. */
+  heldDir(): HeldDir {
+    if (!this.held) throw new Error(`internal: staging of ${this.txId} used before it was opened`);
+    return this.held;
   }
 
   /** The plan, or null when this transaction never got as far as saving one. */
@@ -139,18 +169,32 @@ export class TxStaging {
     return plan;
   }
 
-  /** Creates the staging folders, 0700 (durably: staging that vanishes on power loss holds no backup). */
+  /**
+   * Opens (with `create`, first creates) the transaction folder with the no-follow walk; both it
+   * and `.filestore-staging` must be plain directories owned by the worker, 0700 (one of ours
+   * that is too open — made by an older release — is closed rather than refused; anything else
+   * is MOUNT_UNAVAILABLE: a symlink would redirect backups, a folder others can write would let
+   * them swap what undo restores). Null when it does not exist and `create` is false.
+   */
+  async hold(create = false): Promise<HeldDir | null> {
+    if (this.held) {
+      await this.held.verify();
+      return this.held;
+    }
+    this.held = await this.mount.openStaging(this.txId, create);
+    return this.held;
+  }
+
+  /** Creates the staging folders, 0700 (durably: staging that vanishes on power loss holds no backup), and holds them. */
   async ensure(): Promise<void> {
-    await this.assertStagingIsOurs();
-    if (!(await entryExists(this.root))) {
-      await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
-      await fsyncDir(this.rootReal);
-    }
-    await this.assertStagingIsOurs();
-    if (!(await entryExists(this.dir))) {
-      await fs.mkdir(this.dir, { mode: 0o700 });
-      await fsyncDir(this.root);
-    }
+    await this.hold(true);
+  }
+
+  /** Closes the held folder (the call is over). */
+  async release(): Promise<void> {
+    const held = this.held;
+    this.held = null;
+    await held?.close();
   }
 
   /** Saves the plan (atomically, in the plan store) once the guard says this attempt may still act. */
@@ -159,190 +203,103 @@ export class TxStaging {
     await this.store.save(plan);
   }
 
-  /** Drops the whole staging folder of the transaction; idempotent. */
+  /** Drops the whole staging folder of the transaction, never following a symlink in it; idempotent. */
   async remove(): Promise<void> {
-    await this.assertStagingIsOurs();
-    if (!(await entryExists(this.dir))) return;
-    await fs.rm(this.dir, { recursive: true, force: true });
-    await fsyncDir(this.root);
-  }
-
-  /**
-   * Staging must be a plain directory owned by this process's user and closed to everyone else:
-   * a symlink would redirect backups outside the mount, and a folder others can write would let
-   * them swap what undo restores.
-   */
-  private async assertStagingIsOurs(): Promise<void> {
-    const st = await lstatOrNull(this.root);
-    if (!st) return;
-    if (!st.isDirectory()) {
-      throw new MountUnavailableError(this.mountId, `${STAGING_DIR} inside the mount root is not a plain directory`);
-    }
-    const uid = process.getuid?.();
-    if (uid !== undefined && Number(st.uid) !== uid) {
-      throw new MountUnavailableError(this.mountId, `${STAGING_DIR} is owned by uid ${st.uid}, not by the worker (uid ${uid})`);
-    }
-    if ((Number(st.mode) & 0o077) !== 0) {
-      // Ours but too open (made by an older release): close it rather than refuse.
-      await fs.chmod(this.root, 0o700);
+    await this.release();
+    const staging = await this.mount.openStaging(null, false);
+    if (!staging) return;
+    try {
+      if (!(await staging.lstat(this.txId))) return;
+      await removeTreeNoFollow(staging, this.txId);
+      await staging.sync();
+    } finally {
+      await staging.close();
     }
   }
 }
 
 /**
- * Keeps what sits at `targetAbs` in the transaction's backup, once: on a retry the target may
- * already hold the new content, so an existing backup is never replaced. A hard link keeps the
- * path visible to readers; where links are refused the fallback is a copy (for a file about to be
- * overwritten) or a rename (for a move's destination, which the move replaces anyway).
+ * How plans record what the commit put in place: `dev:ino`, plus the birth time where the file
+ * system reports one (inode numbers are reused at once: a file a user put there after removing
+ * ours may carry our old number). Birth time survives renames, ctime does not.
  */
-export async function takeBackup(staging: TxStaging, targetAbs: string, fallback: 'copy' | 'rename', step: StepReporter): Promise<void> {
-  if ((await entryExists(staging.backup)) || !(await entryExists(targetAbs))) return;
+export const identityOf = (st: BigIntStats): string => `${st.dev}:${st.ino}${st.birthtimeNs > 0n ? `:${st.birthtimeNs}` : ''}`;
+
+/**
+ * Keeps what sits at entry `name` of `target` in the transaction's backup, once: on a retry the
+ * target may already hold the new content, so an existing backup is never replaced. A hard link
+ * keeps the path visible to readers; where links are refused the fallback is a copy (for a file
+ * about to be overwritten) or a rename (for a move's destination, which the move replaces anyway,
+ * and for anything that is not a regular file). Nothing is followed: the entry itself is kept.
+ */
+export async function takeBackup(staging: TxStaging, target: HeldDir, name: string, fallback: 'copy' | 'rename', step: StepReporter): Promise<void> {
+  const own = staging.heldDir();
+  if ((await own.lstat('backup')) || !(await target.lstat(name))) return;
   try {
-    await fs.link(targetAbs, staging.backup);
+    await linkNoFollow(target, name, own, 'backup');
   } catch (err) {
-    if (fallback === 'rename') {
-      await renameAnywhere(targetAbs, staging.backup);
+    if (errnoOf(err) === undefined) throw err; // a containment refusal, already undone
+    if (fallback === 'rename' || !(await target.lstat(name))?.isFile()) {
+      await renameAnywhereNoFollow(target, name, own, 'backup', moveAcrossHeld);
     } else {
       if (!['EPERM', 'EXDEV', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES'].includes(errnoOf(err) ?? '')) throw err;
       // Copy under a temp name so a crash never leaves a truncated "backup" that undo would trust.
-      const tmp = `${staging.backup}.tmp`;
-      await fs.copyFile(targetAbs, tmp);
-      const st = await fs.stat(targetAbs, { bigint: true });
-      await chownQuietly(tmp, st);
-      await fs.chmod(tmp, Number(st.mode) & 0o7777);
-      await fs.utimes(tmp, st.atime, st.mtime);
-      await fsyncFile(tmp);
-      await fs.rename(tmp, staging.backup);
+      const tmp = own.at('backup.tmp');
+      const src = await openNoFollow(target, name);
+      try {
+        await fs.copyFile(openedPath(src, target, name), tmp);
+        const st = await src.stat({ bigint: true });
+        await chownQuietly(tmp, st);
+        await fs.chmod(tmp, Number(st.mode) & 0o7777);
+        await fs.utimes(tmp, st.atime, st.mtime);
+        await fsyncFile(tmp);
+      } finally {
+        await src.close();
+      }
+      await renameNoFollow(own, 'backup.tmp', own, 'backup');
     }
   }
-  await fsyncDir(staging.dir);
+  await own.sync();
   await step('backup-taken');
 }
 
 /**
- * Replaces `targetAbs` with the fsynced `staging.dataTmp` in one rename, so no reader ever sees a
- * partial file. What was there goes to the backup first (see {@link takeBackup}); an overwritten
- * file's mode and owner carry over unless `mode` is given; a new file gets `mode ?? defaultMode`.
- * `plan.staged` is recorded before the rename: it is what later lets undo remove a new file.
+ * Replaces entry `target` (a real canonical mount path) with the fsynced `data.tmp` in one
+ * no-follow rename through the held parent, so no reader ever sees a partial file and a parent
+ * swapped for a symlink cannot redirect it (see local-dirfd.ts). What was there goes to the backup
+ * first (see {@link takeBackup}); an overwritten file's mode and owner carry over unless `mode` is
+ * given; a new file gets `mode ?? defaultMode`. `plan.staged` (with the inode that will land) is
+ * recorded before the rename: it is what later lets undo remove a new file, and only that file.
+ *
+ * @returns the committed file's stats (lstat through the held parent).
  */
 export async function commitStagedFile(
   staging: TxStaging,
   plan: Plan,
-  targetAbs: string,
+  target: string,
   file: { bytes: number; mode?: number; defaultMode?: number; allowSpecialModes?: boolean },
   step: StepReporter,
-): Promise<void> {
-  await step('data-staged');
-  if (plan.hadPrevious) await takeBackup(staging, targetAbs, 'copy', step);
-  const previous = plan.hadPrevious ? await lstatOrNull(staging.backup) : null;
-  // chown before chmod: chown clears setuid/setgid bits the mode may carry.
-  if (previous?.isFile()) await chownQuietly(staging.dataTmp, previous);
-  // setuid/setgid/sticky survive only where the mount allows them (an explicit mode with them was refused before).
-  const mode = file.mode ?? (previous?.isFile() ? Number(previous.mode) & 0o7777 : file.defaultMode);
-  if (mode !== undefined) await fs.chmod(staging.dataTmp, permittedMode(mode, file.allowSpecialModes));
-  plan.staged = { bytes: file.bytes };
-  await staging.savePlan(plan);
-  await fs.rename(staging.dataTmp, targetAbs);
-  await fsyncDir(path.dirname(targetAbs));
-  await step('committed');
+): Promise<BigIntStats> {
+  return staging.mount.withParent(target, async (dir, name) => {
+    await step('data-staged');
+    const own = staging.heldDir();
+    if (plan.hadPrevious) await takeBackup(staging, dir, name, 'copy', step);
+    const previous = plan.hadPrevious ? await own.lstat('backup') : null;
+    // chown before chmod: chown clears setuid/setgid bits the mode may carry.
+    if (previous?.isFile()) await chownQuietly(staging.dataTmp, previous);
+    // setuid/setgid/sticky survive only where the mount allows them (an explicit mode with them was refused before).
+    const mode = file.mode ?? (previous?.isFile() ? Number(previous.mode) & 0o7777 : file.defaultMode);
+    if (mode !== undefined) await fs.chmod(staging.dataTmp, permittedMode(mode, file.allowSpecialModes));
+    const staged = await own.lstat('data.tmp');
+    plan.staged = { bytes: file.bytes, ...(staged ? { identity: identityOf(staged) } : {}) };
+    await staging.savePlan(plan);
+    await renameNoFollow(own, 'data.tmp', dir, name);
+    await dir.sync();
+    const landed = await dir.lstat(name);
+    if (!landed) throw new PathChangedError(target, { reason: 'removed right after the commit' });
+    await step('committed');
+    return landed;
+  });
 }
 
-/** Scratch names a cross-device fallback of this plan (or of its undo) may have left behind. */
-async function scratchOf(rootReal: string, staging: TxStaging, plan: Plan): Promise<string[]> {
-  const targetAbs = await resolveInsideRoot(rootReal, plan.target);
-  if (plan.op === 'delete') {
-    const { tmp, trash } = crossDeviceScratch(targetAbs, staging.backup);
-    const back = crossDeviceScratch(staging.backup, targetAbs);
-    return [tmp, trash, back.tmp];
-  }
-  if (plan.op === 'move' && plan.src !== undefined) {
-    const srcAbs = await resolveInsideRoot(rootReal, plan.src);
-    const fwd = crossDeviceScratch(srcAbs, targetAbs);
-    const back = crossDeviceScratch(targetAbs, srcAbs);
-    return [fwd.tmp, fwd.trash, back.tmp, back.trash];
-  }
-  return [];
-}
-
-/** Removes cross-device scratch left by a crash; the plan says the move was ours, so they are too. */
-export async function removeScratch(rootReal: string, staging: TxStaging, plan: Plan): Promise<void> {
-  for (const abs of await scratchOf(rootReal, staging, plan)) await fs.rm(abs, { recursive: true, force: true });
-}
-
-/** Puts `backup` back at `targetAbs`; returns whether that changed what readers see. */
-async function restoreBackup(staging: TxStaging, targetAbs: string): Promise<boolean> {
-  if (!(await entryExists(staging.backup))) return false;
-  // Crash between taking a hard-link backup and the commit rename: both names are one inode.
-  const changed = !(await sameInode(staging.backup, targetAbs));
-  await renameAnywhere(staging.backup, targetAbs);
-  await fsyncDir(path.dirname(targetAbs));
-  return changed;
-}
-
-/**
- * Reverses what `plan` did, from whatever point its op reached (nothing, half, or all), then
- * drops the staging folder. Each step checks the disk before acting, so running it again after a
- * crash half-way through the undo itself is safe.
- *
- * @returns whether anything visible on the mount changed.
- */
-export async function undoPlan(rootReal: string, staging: TxStaging, plan: Plan): Promise<boolean> {
-  if (plan.undone) return plan.undone.changed;
-  // Committed and finalized: its backups are gone and the catalog records it; nothing to undo.
-  if (plan.finalized) return false;
-  await staging.guard();
-  let changed = false;
-  const targetAbs = await resolveInsideRoot(rootReal, plan.target);
-  switch (plan.op) {
-    case 'write':
-    case 'copy':
-      if (await entryExists(staging.backup)) {
-        changed = await restoreBackup(staging, targetAbs);
-      } else if (!plan.hadPrevious && plan.staged && (await entryExists(targetAbs))) {
-        // `staged` proves the op reached its commit rename, so what sits there now is ours.
-        await fs.rm(targetAbs, { recursive: true, force: true });
-        await fsyncDir(path.dirname(targetAbs));
-        changed = true;
-      }
-      break;
-    case 'move': {
-      const srcAbs = await resolveInsideRoot(rootReal, plan.src ?? '');
-      const srcThere = await entryExists(srcAbs);
-      const dstThere = await entryExists(targetAbs);
-      if (!srcThere && dstThere) {
-        await renameAnywhere(targetAbs, srcAbs);
-        await fsyncDir(path.dirname(srcAbs));
-        await fsyncDir(path.dirname(targetAbs));
-        changed = true;
-      } else if (srcThere && dstThere && !plan.hadPrevious && plan.staged) {
-        // A cross-device move that crashed after its copy landed but before the source left:
-        // the source is complete and the destination is our copy.
-        await fs.rm(targetAbs, { recursive: true, force: true });
-        changed = true;
-      }
-      if (await restoreBackup(staging, targetAbs)) changed = true;
-      break;
-    }
-    case 'delete':
-      if ((await entryExists(staging.backup)) && !(await entryExists(targetAbs))) {
-        await renameAnywhere(staging.backup, targetAbs);
-        await fsyncDir(path.dirname(targetAbs));
-        changed = true;
-      }
-      break;
-    case 'mkdir':
-      break;
-  }
-  for (const dir of [...plan.createdDirs].reverse()) {
-    const abs = await resolveInsideRoot(rootReal, dir);
-    if (await removeDirIfEmpty(abs)) {
-      await fsyncDir(path.dirname(abs));
-      changed = true;
-    }
-  }
-  await removeScratch(rootReal, staging, plan);
-  plan.undone = { changed };
-  await staging.savePlan(plan);
-  await staging.remove();
-  return changed;
-}
+export { removeScratch, undoPlan } from './local-undo';

@@ -5,12 +5,13 @@
  * {@link missingParents} drafts the directories a plan will create, and {@link createPlanDirs}
  * creates them as the first step of applying it.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { FilestoreError, InvalidRequestError, NotADirectoryError, NotFoundError } from '../errors';
-import { ancestorsOf, parentPath } from '../paths';
+import { FilestoreError, InvalidRequestError, NotFoundError } from '../errors';
+import { ancestorsOf, baseName, parentPath } from '../paths';
 import type { MutationOptions, MutationOutcome } from './executor';
-import { errnoOf, fsyncDir, mapFsError, statOrNull } from './local-fs';
+import { mkdirNoFollow } from './local-dirfd';
+import { errnoOf, mapFsError } from './local-fs';
+import { MountDirs } from './local-mount-dirs';
 import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, undoPlan } from './local-staging';
 import type { PlanStore } from './plan-store';
 
@@ -60,14 +61,16 @@ export async function runTransaction(
   } else {
     plan = { version: 1, txId: opts.txId, ...req, ...(await prepare()), applied: false };
     await staging.savePlan(plan);
-    await staging.ensure();
   }
+  // Held (no-follow) for the whole call, a resumed one too: every staging path goes through it.
+  await staging.ensure();
   await ctx.step('plan-saved', plan);
   try {
     const outcome = await apply(staging, plan);
     plan.applied = true;
     plan.outcome = outcome;
     await staging.savePlan(plan);
+    await staging.release();
     return outcome;
   } catch (err) {
     const mapped = mapFsError(err, q(req.target), { mountId: ctx.mountId });
@@ -82,36 +85,55 @@ export async function runTransaction(
       );
       if (stillOurs) await undoPlan(ctx.rootReal, staging, plan).catch(() => undefined);
     }
+    await staging.release();
     throw mapped;
   }
 }
 
-/** Ancestors of `rel` that do not exist yet (parents first); refuses a file in the way. */
-export async function missingParents(rootReal: string, rel: string, mayCreate: boolean): Promise<string[]> {
+/**
+ * Ancestors of `rel` (a real canonical path) that do not exist yet (parents first), found by the
+ * no-follow walk: a file in the way is NOT_A_DIRECTORY, a symlink is refused.
+ */
+export async function missingParents(mount: MountDirs, rel: string, mayCreate: boolean): Promise<string[]> {
   const ancestors = ancestorsOf(rel);
-  for (let i = 0; i < ancestors.length; i++) {
-    const st = await statOrNull(hostPath(rootReal, ancestors[i]));
-    if (!st) {
-      if (!mayCreate) throw new NotFoundError(`parent directory ${q(parentPath(rel))}`);
-      return ancestors.slice(i);
+  let cur = await mount.openDir('');
+  try {
+    for (let i = 0; i < ancestors.length; i++) {
+      const next = await cur.child(baseName(ancestors[i]));
+      if (!next) {
+        if (!mayCreate) throw new NotFoundError(`parent directory ${q(parentPath(rel))}`);
+        return ancestors.slice(i);
+      }
+      await cur.close();
+      cur = next;
     }
-    if (!st.isDirectory()) throw new NotADirectoryError(q(ancestors[i]));
+    return [];
+  } finally {
+    await cur.close();
   }
-  return [];
 }
 
-/** Creates the plan's directories; ones already there (from an earlier attempt) are fine. */
+/**
+ * Creates the plan's directories, each with a no-follow mkdir in its held parent (undone and
+ * refused when that parent moved, see local-dirfd.ts); ones already there (from an earlier
+ * attempt) are fine, as long as they are real directories.
+ */
 export async function createPlanDirs(ctx: TxContext, plan: Plan): Promise<void> {
+  const mount = new MountDirs(ctx.rootReal, ctx.mountId);
   for (const dir of plan.createdDirs) {
-    const abs = hostPath(ctx.rootReal, dir);
-    try {
-      await fs.mkdir(abs);
-    } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw err;
-      if (!(await fs.stat(abs)).isDirectory()) throw new NotADirectoryError(q(dir));
-      continue;
-    }
-    await fsyncDir(path.dirname(abs));
+    await mount.withParent(dir, async (parent, name) => {
+      try {
+        await mkdirNoFollow(parent, name);
+      } catch (err) {
+        if (errnoOf(err) !== 'EEXIST') throw err;
+        // Opening it no-follow proves it is a directory and not a symlink someone put there.
+        const existing = await parent.child(name);
+        if (!existing) throw err;
+        await existing.close();
+        return;
+      }
+      await parent.sync();
+    });
   }
   await ctx.step('dirs-created', plan);
 }

@@ -3,14 +3,13 @@
  * staging folder, then renamed into place in one step, so the destination appears whole or not at
  * all. Resumable from any crash point the plan records.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { AlreadyExistsError } from '../errors';
 import { joinPath } from '../paths';
 import type { CopyOptions, MutationOutcome, NodeMeta } from './executor';
-import { entryExists, fsyncDir, nodeMetaFromStats } from './local-fs';
+import { type HeldDir, removeTreeNoFollow, renameNoFollow } from './local-dirfd';
+import { nodeMetaFromStats } from './local-fs';
 import { copyFileData, copyTree, walkTree } from './local-transfer';
-import type { Plan, TxStaging } from './local-staging';
+import { type Plan, type TxStaging, identityOf } from './local-staging';
 import { type TxContext, q } from './local-transaction';
 
 /** What {@link copyTreeInto} needs from the executor, beyond the transaction driver's view. */
@@ -21,22 +20,42 @@ export interface TreeCopyContext extends TxContext {
   metas(rels: string[]): Promise<NodeMeta[]>;
 }
 
-/** Copies a directory tree into staging/tree.tmp, then renames it into place in one step. */
+/**
+ * Copies the directory tree at real mount path `from` into staging/tree.tmp, then renames it into
+ * place at real mount path `to` in one no-follow rename through the held parent (local-dirfd.ts):
+ * neither tree's parents are re-resolved by path once opened.
+ */
 export async function copyTreeInto(
   ctx: TreeCopyContext,
   staging: TxStaging,
   plan: Plan,
-  fromAbs: string,
-  toAbs: string,
+  from: string,
+  to: string,
+  opts: CopyOptions,
+): Promise<MutationOutcome> {
+  return staging.mount.withParent(from, (srcDir, srcName) =>
+    staging.mount.withParent(to, (dstDir, dstName) => copyHeldTree(ctx, staging, plan, { dir: srcDir, name: srcName }, { dir: dstDir, name: dstName }, opts)),
+  );
+}
+
+async function copyHeldTree(
+  ctx: TreeCopyContext,
+  staging: TxStaging,
+  plan: Plan,
+  src: { dir: HeldDir; name: string },
+  dst: { dir: HeldDir; name: string },
   opts: CopyOptions,
 ): Promise<MutationOutcome> {
   const to = plan.target;
+  const own = staging.heldDir();
+  const fromAbs = src.dir.at(src.name);
+  const toAbs = dst.dir.at(dst.name);
   let hashes = plan.staged?.hashes;
   let bytes = plan.staged?.bytes ?? 0;
   // Plan says staged, no tree.tmp left, destination present: the rename happened before a crash.
-  const landed = hashes !== undefined && !(await entryExists(staging.treeTmp)) && (await entryExists(toAbs));
+  const landed = hashes !== undefined && !(await own.lstat('tree.tmp')) && !!(await dst.dir.lstat(dst.name));
   if (!landed) {
-    await fs.rm(staging.treeTmp, { recursive: true, force: true });
+    await removeTreeNoFollow(own, 'tree.tmp');
     const entries = await walkTree(fromAbs, plan.src ?? '', opts.maxEntries);
     const sums: Record<string, string> = {};
     let done = 0;
@@ -49,11 +68,12 @@ export async function copyTreeInto(
     [hashes, bytes] = [sums, done];
     ctx.countBytes(bytes);
     await ctx.step('data-staged', plan);
-    if (await entryExists(toAbs)) throw new AlreadyExistsError(q(to));
-    plan.staged = { bytes, hashes };
+    if (await dst.dir.lstat(dst.name)) throw new AlreadyExistsError(q(to));
+    const tree = await own.lstat('tree.tmp');
+    plan.staged = { bytes, hashes, ...(tree ? { identity: identityOf(tree) } : {}) };
     await staging.savePlan(plan);
-    await fs.rename(staging.treeTmp, toAbs);
-    await fsyncDir(path.dirname(toAbs));
+    await renameNoFollow(own, 'tree.tmp', dst.dir, dst.name);
+    await dst.dir.sync();
     await ctx.step('committed', plan);
   }
   const upserted = await ctx.metas(plan.createdDirs);
