@@ -172,7 +172,9 @@ export function createCommitActivities(deps: { db: Db }) {
       // Applied: the stored outcome has served its purpose, and goes in the same transaction.
       await dropOutcome(tx, journalId);
 
-      const target = primaryPath(req);
+      // Where the node really is: a request through an in-mount symlinked directory was executed
+      // (and its nodes recorded) at the real location the mount's host resolved.
+      const target = (req.op === 'move' || req.op === 'copy' ? entry.realTargetPath : entry.realPath) ?? primaryPath(req);
       const [primary] =
         req.op === 'delete' ? [] : await tx.select().from(nodes).where(and(eq(nodes.mountId, req.mountId), eq(nodes.path, target)));
       const committedAt = new Date();

@@ -5,32 +5,55 @@
 import { Context } from '@temporalio/activity';
 import { and, eq, like, or } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { nodes } from '../db/schema';
-import { InvalidRequestError } from '../src/errors';
+import { journal, nodes } from '../db/schema';
+import { FilestoreError, InvalidRequestError } from '../src/errors';
+import { finalizeIncomplete } from '../src/metrics';
 import type { Executor, KnownContent, MutationOutcome, WriteSource } from '../src/executors/executor';
 import type { ExecutorRegistry } from '../src/executors/registry';
 import type { MutationRequest } from '../src/mutations';
 import { belowPattern } from '../src/catalog/subtree';
 import { getMount } from '../src/catalog/mounts';
+import { claimRealPaths } from '../src/catalog/locks';
+import { offloadOutcome } from '../src/catalog/outcomes';
+import { reportProgress } from './heartbeat-interceptor';
+import type { FencePool, TxFence } from './tx-fence';
 
 export interface ExecuteDeps {
   db: Db;
   executors: ExecutorRegistry;
+  /** One live attempt per transaction (see tx-fence.ts). */
+  fences: FencePool;
   maxFileBytes: number;
   maxTreeEntries: number;
   /** FILESTORE_SOURCE_ROOTS: where a write's file source may lie (empty refuses file sources). */
   sourceRoots: readonly string[];
 }
 
-/** Heartbeats at most once a second with the bytes done, so a dead worker is noticed within the heartbeat timeout. */
+/**
+ * Reports the bytes done at most once a second. Liveness does not depend on it: the timer
+ * heartbeat interceptor beats while the activity runs, repeating the last progress reported here.
+ */
 function progressHeartbeat(): (bytes: number) => void {
   let last = 0;
   return (bytes) => {
     const now = Date.now();
     if (now - last < 1000) return;
     last = now;
-    Context.current().heartbeat({ bytes });
+    reportProgress(Context.current(), { bytes });
   };
+}
+
+/**
+ * Runs `fn` while holding the transaction's fence: a second attempt of the same transaction waits
+ * (TX_BUSY, retried) until this one ends, and `fn` gets the guard it must pass to the executor.
+ */
+async function fenced<T>(fences: FencePool, journalId: string, fn: (fence: TxFence) => Promise<T>): Promise<T> {
+  const fence = await fences.acquire(journalId, Context.current().cancellationSignal);
+  try {
+    return await fn(fence);
+  } finally {
+    await fence.release();
+  }
 }
 
 function writeSourceOf(req: Extract<MutationRequest, { op: 'write' }>): WriteSource {
@@ -66,8 +89,8 @@ async function allowsSpecialModes(db: Db, mountId: string): Promise<boolean> {
   return (await getMount(db, mountId)).options.allowSpecialModes === true;
 }
 
-async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, req: MutationRequest): Promise<MutationOutcome> {
-  const base = { txId: journalId, onProgress: progressHeartbeat(), signal: Context.current().cancellationSignal };
+async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, req: MutationRequest, fence: TxFence): Promise<MutationOutcome> {
+  const base = { txId: journalId, onProgress: progressHeartbeat(), signal: Context.current().cancellationSignal, guard: fence.check };
   switch (req.op) {
     case 'write':
       return executor.write(req.path, writeSourceOf(req), {
@@ -106,20 +129,57 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
   }
 }
 
+/**
+ * The request with its paths at their real locations, locked as such. The first attempt asks the
+ * backend where the paths really are (an in-mount symlinked directory resolves to its target) and
+ * claims those places in the catalog — so two spellings of one place conflict — and every later
+ * attempt uses what was claimed, even if a symlink changed since.
+ */
+async function claimedRequest(db: Db, executor: Executor, journalId: string, req: MutationRequest): Promise<MutationRequest> {
+  const [entry] = await db.select({ realPath: journal.realPath, realTargetPath: journal.realTargetPath }).from(journal).where(eq(journal.id, journalId));
+  const hasTarget = req.op === 'move' || req.op === 'copy';
+  let realPath = entry?.realPath ?? null;
+  let realTargetPath = entry?.realTargetPath ?? null;
+  if (realPath === null || (hasTarget && realTargetPath === null)) {
+    const spelled = hasTarget ? [req.path, req.targetPath] : [req.path];
+    const real = executor.resolve ? await executor.resolve(spelled) : spelled;
+    [realPath, realTargetPath] = [real[0], hasTarget ? real[1] : null];
+    await claimRealPaths(db, { journalId, mountId: req.mountId, realPath, realTargetPath, waitForLock: req.waitForLock });
+  }
+  return hasTarget ? { ...req, path: realPath, targetPath: realTargetPath! } : { ...req, path: realPath };
+}
+
 export function createExecuteActivities(deps: ExecuteDeps) {
   async function executeMutation(input: { journalId: string; request: MutationRequest }): Promise<MutationOutcome> {
     const executor = await deps.executors.get(input.request.mountId);
-    return runOp(executor, deps, input.journalId, input.request);
+    return fenced(deps.fences, input.journalId, async (fence) => {
+      const req = await claimedRequest(deps.db, executor, input.journalId, input.request);
+      // A tree's per-node outcome goes to the catalog; the payload carries a reference and a count.
+      return offloadOutcome(deps.db, input.journalId, await runOp(executor, deps, input.journalId, req, fence));
+    });
   }
 
   async function compensateMutation(input: { journalId: string; mountId: string }): Promise<{ undone: boolean }> {
     const executor = await deps.executors.get(input.mountId);
-    return executor.undo(input.journalId);
+    return fenced(deps.fences, input.journalId, (fence) => executor.undo(input.journalId, { guard: fence.check }));
   }
 
-  async function finalizeMutation(input: { journalId: string; mountId: string }): Promise<void> {
+  /**
+   * Drops staging and backups of a committed transaction. The commit stands whatever happens
+   * here: transient errors are retried, a permanent one keeps the staging for an operator, is
+   * counted (filestore_finalize_incomplete_total) and logged, and does not fail the mutation.
+   */
+  async function finalizeMutation(input: { journalId: string; mountId: string; op?: string }): Promise<{ complete: boolean }> {
     const executor = await deps.executors.get(input.mountId);
-    await executor.finalize(input.journalId);
+    try {
+      await fenced(deps.fences, input.journalId, (fence) => executor.finalize(input.journalId, { guard: fence.check }));
+      return { complete: true };
+    } catch (err) {
+      if (!(err instanceof FilestoreError) || err.retryable) throw err;
+      finalizeIncomplete.inc({ mount: input.mountId, op: input.op ?? 'unknown' });
+      Context.current().log.error('finalize failed permanently; staging kept for an operator', { journalId: input.journalId, code: err.code, error: err.message });
+      return { complete: false };
+    }
   }
 
   return { executeMutation, compensateMutation, finalizeMutation };

@@ -11,23 +11,28 @@ import { createCommitActivities } from './commit';
 import { createExecuteActivities } from './execute';
 import { createJournalActivities } from './journal';
 import { createNotifyActivities } from './notify';
+import { createResolveActivities } from './resolve';
 import { createVerifyActivities } from './verify';
+import type { FencePool } from './tx-fence';
 
 export interface ActivityDeps {
   db: Db;
   executors: ExecutorRegistry;
   /** Where change events are published (ioredis; the worker owns and closes it). */
   redis: Redis;
+  /** Dedicated Postgres sessions holding each transaction's fence (one live attempt). */
+  fences: FencePool;
   /** `taskQueue`: beginJournal resolves each mount's activity queue from the catalog with it. */
   config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries' | 'taskQueue' | 'sourceRoots'>;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const { db, executors, redis, config } = deps;
+  const { db, executors, redis, config, fences } = deps;
   return {
     ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes, taskQueue: config.taskQueue }),
     ...createCommitActivities({ db }),
-    ...createExecuteActivities({ db, executors, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: config.sourceRoots }),
+    ...createResolveActivities({ db }),
+    ...createExecuteActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: config.sourceRoots }),
     ...createVerifyActivities({ db, executors }),
     ...createNotifyActivities({ redis }),
   };

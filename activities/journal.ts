@@ -20,6 +20,7 @@ import { mutationOutcomes } from '../src/metrics';
 import { IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } from '../src/mutations';
 import { normalizeMountPath, isStrictlyInside } from '../src/paths';
 import { canonicalRequest, stableStringify } from '../src/request-fingerprint';
+import { dropOutcome } from '../src/catalog/outcomes';
 import { belowPattern } from '../src/catalog/subtree';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -194,11 +195,16 @@ export function createJournalActivities(deps: JournalDeps) {
     status: 'ROLLED_BACK' | 'FAILED';
     error: ErrorInfo;
   }): Promise<void> {
-    const rows = await db
-      .update(journal)
-      .set({ status: input.status, error: { ...input.error }, updatedAt: new Date(), completedAt: new Date() })
-      .where(and(eq(journal.id, input.journalId), eq(journal.status, 'PENDING')))
-      .returning({ id: journal.id });
+    const rows = await db.transaction(async (tx) => {
+      const ended = await tx
+        .update(journal)
+        .set({ status: input.status, error: { ...input.error }, updatedAt: new Date(), completedAt: new Date() })
+        .where(and(eq(journal.id, input.journalId), eq(journal.status, 'PENDING')))
+        .returning({ id: journal.id });
+      // An offloaded tree outcome of a mutation that never committed is of no further use.
+      if (ended.length > 0) await dropOutcome(tx, input.journalId);
+      return ended;
+    });
     // A retried attempt finds the entry already ended; count the outcome once.
     if (rows.length > 0) {
       mutationOutcomes.inc({ mount: input.request.mountId, op: input.request.op, outcome: input.status.toLowerCase() });

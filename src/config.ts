@@ -101,6 +101,18 @@ const ConfigSchema = z.object({
   /** Start the Temporal dev server from `filestore dev` when nothing answers. @defaultValue true */
   devStartTemporal: bool.default(true),
   /**
+   * A transaction fence's Postgres session that has not pinged for this long is ended by the
+   * server, freeing the transaction for the next attempt (a frozen worker). The session pings every
+   * quarter of it. @defaultValue 60000
+   */
+  fenceIdleTimeoutMs: z.coerce.number().int().min(1000).default(60_000),
+  /** How often each worker's janitor looks for PENDING entries whose workflow is closed or unknown (ms). @defaultValue 60000 */
+  janitorIntervalMs: z.coerce.number().int().min(100).default(60_000),
+  /** The janitor leaves PENDING entries younger than this alone (ms). @defaultValue 60000 */
+  janitorGraceMs: z.coerce.number().int().min(0).default(60_000),
+  /** Test seam (never in production): `<op>:<step>:<marker file>` pauses local executors at that step; see src/executors/fault-injection.ts. @defaultValue unset */
+  faultPauseAt: z.string().optional(),
+  /**
    * Directories a `put` may read a file source from (absolute; `,` or `:` separated in the
    * environment). Empty refuses every file source with SOURCE_NOT_ALLOWED: no directory is safe
    * to expose on every host, so the operator names them. @defaultValue [] (`filestore dev`: the checkout and the OS temp dir)
@@ -153,6 +165,10 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   watcherMetricsPort: 'FILESTORE_WATCHER_METRICS_PORT',
   logLevel: 'LOG_LEVEL',
   devStartTemporal: 'FILESTORE_DEV_START_TEMPORAL',
+  fenceIdleTimeoutMs: 'FILESTORE_FENCE_IDLE_TIMEOUT_MS',
+  janitorIntervalMs: 'FILESTORE_JANITOR_INTERVAL_MS',
+  janitorGraceMs: 'FILESTORE_JANITOR_GRACE_MS',
+  faultPauseAt: 'FILESTORE_FAULT_PAUSE_AT',
   sourceRoots: 'FILESTORE_SOURCE_ROOTS',
 };
 

@@ -268,6 +268,8 @@ export class FenceLostError extends FilestoreError {
 
 const REGISTRY = {
   FilestoreError,
+  TransactionBusyError,
+  FenceLostError,
   InvalidPathError,
   PathTraversalError,
   AbsolutePathError,

@@ -36,6 +36,27 @@ export const mutationOutcomes = new Counter({
   registers: [registry],
 });
 
+export const compensationIncomplete = new Counter({
+  name: 'filestore_compensation_incomplete_total',
+  help: 'Mutations whose undo could not finish: journal FAILED with compensationIncomplete, nodes INCONSISTENT, staging kept for an operator (by who ended them: workflow or janitor)',
+  labelNames: ['mount', 'op', 'by'] as const,
+  registers: [registry],
+});
+
+export const finalizeIncomplete = new Counter({
+  name: 'filestore_finalize_incomplete_total',
+  help: 'Committed mutations whose staging could not be dropped (kept for an operator; the commit stands)',
+  labelNames: ['mount', 'op'] as const,
+  registers: [registry],
+});
+
+export const janitorResolved = new Counter({
+  name: 'filestore_janitor_resolved_total',
+  help: 'PENDING journal entries whose workflow was closed or unknown, ended by the janitor (by outcome)',
+  labelNames: ['mount', 'outcome'] as const,
+  registers: [registry],
+});
+
 export const activityDuration = new Histogram({
   name: 'filestore_activity_duration_seconds',
   help: 'Time spent in one activity attempt, by activity and outcome',

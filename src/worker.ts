@@ -12,13 +12,17 @@ import { Redis } from 'ioredis';
 import { openCatalog, type Catalog } from '../db/client';
 import type { MountRow } from '../db/schema';
 import { createActivities, withTypedFailures, type ActivityDeps } from '../activities';
+import { timerHeartbeats } from '../activities/heartbeat-interceptor';
+import { FencePool } from '../activities/tx-fence';
 import { followMounts } from './catalog/mount-follower';
 import { checkMountMarker } from './catalog/mount-marker';
 import { listMounts } from './catalog/mounts';
 import { mountTaskQueue, type Config } from './config';
+import { faultInjectionHooks } from './executors/fault-injection';
 import { ExecutorRegistry } from './executors/registry';
 import type { Logger } from './logger';
 import { startMetricsServer, type MetricsServer } from './metrics-server';
+import { runJanitorPass } from './janitor';
 import { connectTemporal, ensureSearchAttributes } from './temporal';
 
 export interface StartWorkerOptions {
@@ -38,6 +42,8 @@ export interface RunningWorker {
   servedMounts(): string[];
   /** Re-reads the mounts now (instead of waiting for the next refresh). */
   refreshMounts(): Promise<void>;
+  /** Runs a janitor pass now (after any in flight); resolves with how many entries it ended. */
+  runJanitor(): Promise<number>;
   metricsUrl: string | null;
   /** Resolves when every worker stopped; rejects if one crashed. */
   done: Promise<void>;
@@ -114,12 +120,17 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const log = opts.logger;
   installRuntimeLogger(config.logLevel);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const { connection: clientConnection } = await connectTemporal(config);
-  await ensureSearchAttributes(clientConnection, config.temporalNamespace).finally(() => clientConnection.close());
+  // The client stays open for the janitor (it asks Temporal whether a PENDING entry's workflow still runs).
+  const { connection: clientConnection, client: temporalClient } = await connectTemporal(config);
+  await ensureSearchAttributes(clientConnection, config.temporalNamespace);
 
   const catalog: Catalog = openCatalog(config.databaseUrl);
   const redis = openRedis(config.redisUrl, log);
-  const deps: ActivityDeps = { db: catalog.db, executors: new ExecutorRegistry(catalog.db), redis, config };
+  const fences = new FencePool(config.databaseUrl, { idleTimeoutMs: config.fenceIdleTimeoutMs });
+  const executors = new ExecutorRegistry(catalog.db, faultInjectionHooks(config.faultPauseAt));
+  const deps: ActivityDeps = { db: catalog.db, executors, redis, config, fences };
+  // Every activity that declares a heartbeat timeout heartbeats on a timer while it runs.
+  const interceptors = { activity: [timerHeartbeats] };
   // Wrapped here, so injected activities (tests) report typed failures exactly like the standard ones.
   const activities = withTypedFailures((opts.activities ?? createActivities)(deps), { maxUnknownErrorAttempts: config.maxUnknownErrorAttempts });
 
@@ -129,6 +140,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     taskQueue: config.taskQueue,
     ...workflowSource(opts),
     activities,
+    interceptors,
     ...opts.tuning,
   });
   const runs: Promise<void>[] = [general.run()];
@@ -158,6 +170,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
         namespace: config.temporalNamespace,
         taskQueue: mountTaskQueue(config, row.id),
         activities,
+        interceptors,
         ...opts.tuning,
       });
       mountWorkers.set(row.id, worker);
@@ -174,6 +187,29 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
 
   const follower = await followMounts(config.databaseUrl, config.mountRefreshMs, refreshMounts, log);
 
+  // Passes never overlap: each waits for the one before.
+  let janitorRun: Promise<number> = Promise.resolve(0);
+  const runJanitor = (): Promise<number> => {
+    janitorRun = janitorRun
+      .catch(() => 0)
+      .then(() =>
+        stopping
+          ? 0
+          : runJanitorPass({
+              db: catalog.db,
+              executors: deps.executors,
+              fences,
+              temporal: temporalClient,
+              serves: (id) => mountWorkers.has(id),
+              graceMs: config.janitorGraceMs,
+              log,
+            }),
+      );
+    return janitorRun;
+  };
+  const janitorTimer = setInterval(() => void runJanitor().catch((err: Error) => log?.warn({ err: err.message }, 'janitor pass failed')), config.janitorIntervalMs);
+  janitorTimer.unref();
+
   let metrics: MetricsServer | null = null;
   if (opts.metrics ?? true) metrics = await startMetricsServer(config.metricsPort, '0.0.0.0', () => !stopping);
 
@@ -182,6 +218,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   return {
     servedMounts: () => [...mountWorkers.keys()],
     refreshMounts: () => follower.refresh(),
+    runJanitor,
     metricsUrl: metrics?.url.replace('0.0.0.0', '127.0.0.1') ?? null,
     done,
     async shutdown() {
@@ -195,7 +232,11 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
       await metrics?.close();
       // Activities have stopped: nothing is waiting for a reply any more.
       await redis.quit().catch(() => redis.disconnect());
+      clearInterval(janitorTimer);
+      await janitorRun.catch(() => undefined);
+      await fences.close();
       await catalog.close();
+      await clientConnection.close();
       await connection.close();
     },
   };

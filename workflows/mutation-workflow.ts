@@ -63,6 +63,13 @@ export const ACTIVITY_PRESETS = {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE },
   },
+  commit: {
+    // One catalog transaction; at 100,000 nodes it takes seconds to tens of seconds. A retry after
+    // a timeout waits on the journal row's lock and then answers COMMITTED: safe, just slow.
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: NON_RETRYABLE },
+  },
   notify: {
     // The change event of a committed mutation must eventually go out: unlimited retries, bounded
     // backoff. A short attempt bound, so a Redis that does not answer means a retry, not a hang.
@@ -72,6 +79,7 @@ export const ACTIVITY_PRESETS = {
 } as const;
 
 const journalActs = proxyActivities<Activities>(ACTIVITY_PRESETS.journal);
+const commitActs = proxyActivities<Activities>(ACTIVITY_PRESETS.commit);
 // Redis is reachable from any worker: the general task queue, not the mount's.
 const notifyActs = proxyActivities<Activities>(ACTIVITY_PRESETS.notify);
 
@@ -142,7 +150,7 @@ export async function mutationWorkflow(req: MutationRequest): Promise<MutationRe
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled before commit');
     // The commit is one catalog transaction; cancelling it half-way would leave the disk applied
     // and the journal undecided.
-    result = await CancellationScope.nonCancellable(() => journalActs.commitMutation({ journalId, request: req, outcome: verified }));
+    result = await CancellationScope.nonCancellable(() => commitActs.commitMutation({ journalId, request: req, outcome: verified }));
   } catch (err) {
     const cause = errorInfoOf(err);
     log.warn('mutation failed; compensating', { journalId, error: cause.message });

@@ -9,6 +9,7 @@ import type { Db } from '../../db/client';
 import { journal, nodes } from '../../db/schema';
 import type { ErrorInfo } from '../errors';
 import { compensationIncomplete, mutationOutcomes } from '../metrics';
+import { dropOutcome } from './outcomes';
 import { belowPattern } from './subtree';
 
 export interface AbandonInput {
@@ -32,6 +33,7 @@ export async function abandonMutation(db: Db, input: AbandonInput): Promise<bool
     };
     const now = new Date();
     await tx.update(journal).set({ status: 'FAILED', error, updatedAt: now, completedAt: now }).where(eq(journal.id, input.journalId));
+    await dropOutcome(tx, input.journalId);
     const touched = [
       { mountId: entry.mountId, path: entry.realPath ?? entry.path },
       ...(entry.targetPath !== null ? [{ mountId: entry.targetMountId ?? entry.mountId, path: entry.realTargetPath ?? entry.targetPath }] : []),
@@ -62,11 +64,15 @@ export async function abandonMutation(db: Db, input: AbandonInput): Promise<bool
  */
 export async function endPendingEntry(db: Db, journalId: string, status: 'ROLLED_BACK' | 'FAILED', error: ErrorInfo): Promise<boolean> {
   const now = new Date();
-  const rows = await db
-    .update(journal)
-    .set({ status, error: { ...error }, updatedAt: now, completedAt: now })
-    .where(and(eq(journal.id, journalId), eq(journal.status, 'PENDING')))
-    .returning({ mountId: journal.mountId, op: journal.op });
+  const rows = await db.transaction(async (tx) => {
+    const ended = await tx
+      .update(journal)
+      .set({ status, error: { ...error }, updatedAt: now, completedAt: now })
+      .where(and(eq(journal.id, journalId), eq(journal.status, 'PENDING')))
+      .returning({ mountId: journal.mountId, op: journal.op });
+    if (ended.length > 0) await dropOutcome(tx, journalId);
+    return ended;
+  });
   if (rows.length === 0) return false;
   mutationOutcomes.inc({ mount: rows[0].mountId, op: rows[0].op, outcome: status.toLowerCase() });
   return true;

@@ -4,7 +4,7 @@
  */
 import { UnsupportedError } from '../errors';
 import type { Executor, MountSpec } from './executor';
-import { LocalExecutor } from './local-executor';
+import { LocalExecutor, type LocalExecutorHooks } from './local-executor';
 import type { Plan } from './local-staging';
 import type { PlanStore } from './plan-store';
 
@@ -18,10 +18,10 @@ export { LocalExecutor } from './local-executor';
  * @throws MountUnavailableError when a local root is missing or not a directory.
  * @throws UnsupportedError for S3 mounts (not in this release).
  */
-export async function createExecutor(spec: MountSpec, deps: { planStore?: PlanStore<Plan> } = {}): Promise<Executor> {
+export async function createExecutor(spec: MountSpec, deps: { planStore?: PlanStore<Plan>; hooks?: LocalExecutorHooks } = {}): Promise<Executor> {
   switch (spec.kind) {
     case 'local':
-      return LocalExecutor.open(spec, { planStore: deps.planStore });
+      return LocalExecutor.open(spec, { ...deps.hooks, planStore: deps.planStore });
     case 's3':
       throw new UnsupportedError('S3 mounts arrive in a later release', { mountId: spec.id });
     default:

@@ -6,6 +6,7 @@ import { catalogPlanStore } from '../catalog/plans';
 import { MountUnavailableError } from '../errors';
 import type { Executor } from './executor';
 import { createExecutor } from './index';
+import type { LocalExecutorHooks } from './local-executor';
 
 /**
  * How long a local mount's identity marker counts as verified. Short, so a disk that goes away
@@ -17,7 +18,11 @@ export const MARKER_RECHECK_MS = 3_000;
 export class ExecutorRegistry {
   private readonly cache = new Map<string, { executor: Executor; version: string; verifiedAt: number }>();
 
-  constructor(private readonly db: Db) {}
+  /** @param hooks - test seams for local executors (fault injection in child-process workers). */
+  constructor(
+    private readonly db: Db,
+    private readonly hooks: LocalExecutorHooks = {},
+  ) {}
 
   /**
    * Executor of `mountId`. A local mount's root must carry its identity marker (checked at most
@@ -42,7 +47,7 @@ export class ExecutorRegistry {
       return hit.executor;
     }
     // Plans live in the catalog, out of reach of the mount's users.
-    const executor = await createExecutor(mountSpecOf(row), { planStore: catalogPlanStore(this.db, mountId) });
+    const executor = await createExecutor(mountSpecOf(row), { planStore: catalogPlanStore(this.db, mountId), hooks: this.hooks });
     this.cache.set(mountId, { executor, version, verifiedAt: now });
     return executor;
   }

@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import type { MutationOutcome } from '../../src/executors/executor';
 import { createExecutor } from '../../src/executors/index';
 import { LocalExecutor, type LocalExecutorHooks, type MutationStep } from '../../src/executors/local-executor';
+import type { Plan } from '../../src/executors/local-staging';
+import { MemoryPlanStore } from '../../src/executors/plan-store';
 import { crossDeviceScratch, moveAcrossDevices } from '../../src/executors/local-transfer';
 import { registry } from '../../src/metrics';
 import { STAGING_DIR, resolveInsideRoot } from '../../src/paths';
@@ -29,8 +31,18 @@ async function readOrNull(abs: string): Promise<Buffer | null> {
   }
 }
 
+/** Plans of every executor these tests open, by mount root: what the catalog is to a worker. */
+const planStores = new Map<string, MemoryPlanStore<Plan>>();
+function planStoreOf(root: string): MemoryPlanStore<Plan> {
+  if (!planStores.has(root)) planStores.set(root, new MemoryPlanStore<Plan>());
+  return planStores.get(root)!;
+}
+
 async function openAt(root: string, opts: { readOnly?: boolean; hooks?: LocalExecutorHooks } = {}): Promise<LocalExecutor> {
-  return LocalExecutor.open({ id: 'test-mount', kind: 'local', rootPath: root, readOnly: opts.readOnly ?? false }, opts.hooks);
+  return LocalExecutor.open(
+    { id: 'test-mount', kind: 'local', rootPath: root, readOnly: opts.readOnly ?? false },
+    { planStore: planStoreOf(root), ...opts.hooks },
+  );
 }
 
 /** Everything on disk below `root` except staging: kind, mode, content hash, link target. */
@@ -339,10 +351,13 @@ describe('LocalExecutor (local-only behaviour)', () => {
       const crashed = await crashAt(r, s, step, before, after);
       const fresh = await openAt(r);
       if (crashed) expect(await fresh.pendingTransactions()).toEqual(['tx']);
-      expect(await fresh.undo('tx')).toEqual({ undone: expect.any(Boolean) });
+      const first = await fresh.undo('tx');
+      expect(first).toEqual({ undone: expect.any(Boolean) });
       expect(await diskState(r)).toEqual(before);
       expect(await fs.readdir(path.join(r, STAGING_DIR)).catch(() => [])).toEqual([]);
-      expect(await fresh.undo('tx')).toEqual({ undone: false });
+      // Idempotent: the same answer again, nothing changed.
+      expect(await fresh.undo('tx')).toEqual(first);
+      expect(await diskState(r)).toEqual(before);
     });
 
     it.each(cases)('%s, crash after %s: a retry finishes the op with the same outcome', async (_n, step, s) => {
@@ -371,7 +386,9 @@ describe('LocalExecutor (local-only behaviour)', () => {
       });
       await expect(crashing.write('doc.txt', { kind: 'inline', data: Buffer.from('version 2') }, { txId: 'pc', overwrite: true })).rejects.toThrow('power cut');
       expect(await fs.readFile(path.join(root, 'doc.txt'), 'utf8')).toBe('version 2');
-      const plan = JSON.parse(await fs.readFile(path.join(root, STAGING_DIR, 'pc', 'plan.json'), 'utf8'));
+      // The plan is in the plan store (the catalog, for a worker), never a file in the mount.
+      expect(await fs.readdir(path.join(root, STAGING_DIR, 'pc'))).not.toContain('plan.json');
+      const plan = await planStoreOf(root).load('pc');
       expect(plan).toMatchObject({ op: 'write', target: 'doc.txt', hadPrevious: true, applied: false });
       // A retry must not re-derive hadPrevious from a disk that already holds the new content.
       const fresh = await openAt(root);

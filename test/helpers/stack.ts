@@ -30,7 +30,9 @@ export function testDatabaseUrl(name: string): string {
   return base.toString();
 }
 
-export async function createTestStack(opts: { worker?: boolean; activities?: (deps: ActivityDeps) => ReturnType<typeof createActivities> } = {}): Promise<TestStack> {
+export async function createTestStack(
+  opts: { worker?: boolean; activities?: (deps: ActivityDeps) => ReturnType<typeof createActivities>; config?: Partial<Config> } = {},
+): Promise<TestStack> {
   const id = `${process.pid}_${randomBytes(4).toString('hex')}`;
   const databaseUrl = testDatabaseUrl(`filestore_test_${id}`);
   await runMigrations(databaseUrl);
@@ -45,6 +47,7 @@ export async function createTestStack(opts: { worker?: boolean; activities?: (de
     logLevel: 'silent',
     // Tests put files from their temp dirs; anything outside these stays refused (SOURCE_NOT_ALLOWED).
     sourceRoots: [tmp, os.tmpdir()],
+    ...opts.config,
   });
   const client = await FilestoreClient.connect(config);
   const stack: TestStack = {
