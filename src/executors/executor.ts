@@ -166,6 +166,13 @@ export interface ListOptions {
   recursive?: boolean;
   /** Stop after this many entries. */
   limit?: number;
+  /**
+   * Receives each entry below the listed directory that cannot be read (permissions, a path too
+   * long for the host, a symlink loop) with its typed error; the listing skips it and goes on.
+   * Without it such an entry fails the whole listing. Drift scans use it so one unreadable entry
+   * becomes one report instead of a failed scan.
+   */
+  onUnreadable?: (path: string, err: unknown) => void;
 }
 
 export interface Executor {

@@ -144,7 +144,7 @@ export class LocalExecutor implements Executor {
       if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
         throw new InvalidRequestError('list limit must be a non-negative integer');
       }
-      const out = await listEntries(this.rootReal, abs, rel, opts.recursive ?? false);
+      const out = await listEntries(this.rootReal, abs, rel, opts.recursive ?? false, { onUnreadable: opts.onUnreadable });
       out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       return opts.limit === undefined ? out : out.slice(0, opts.limit);
     });

@@ -4,7 +4,7 @@
  * tree walking and the cross-device move build on these in local-transfer.ts. Nothing here knows
  * about plans or transactions.
  */
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -25,8 +25,9 @@ import {
   PayloadTooLargeError,
   UnsupportedError,
 } from '../errors';
-import { STAGING_DIR, joinPath, resolveInsideRoot } from '../paths';
+import { STAGING_DIR, isMountMarkerName, joinPath, resolveInsideRoot } from '../paths';
 import type { NodeMeta, WriteSource } from './executor';
+import { isFilestoreScratchName } from './scratch-names';
 import { openWriteSource } from './local-source';
 
 
@@ -258,34 +259,76 @@ export async function removeDirIfEmpty(abs: string): Promise<boolean> {
   }
 }
 
+/** Options of {@link listEntries}. */
+export interface ListEntriesOptions {
+  /**
+   * Receives each entry below the listed directory that cannot be read (a subdirectory whose
+   * contents are refused, an entry whose metadata cannot be had, a symlink that cannot be
+   * resolved) with its typed error, and the walk goes on without it. Without this, such an entry
+   * fails the whole listing. The listed directory itself failing always throws.
+   */
+  onUnreadable?: (path: string, err: unknown) => void;
+}
+
 /**
  * Metadata of the children of the directory `abs` (mount path `rel`), or of its whole subtree,
- * unsorted. The staging folder is skipped. Symlinks are reported as what they point to when that
- * stays inside the mount, and never descended into (no cycles, no metadata from outside).
+ * unsorted. The staging folder, the mount identity marker and the cross-device move's scratch
+ * names are skipped: they are Filestore's own, not the user's. Symlinks are reported as what
+ * they point to when that stays inside the mount, and never descended into (no cycles, no
+ * metadata from outside).
  */
-export async function listEntries(rootReal: string, abs: string, rel: string, recursive: boolean): Promise<NodeMeta[]> {
+export async function listEntries(rootReal: string, abs: string, rel: string, recursive: boolean, opts: ListEntriesOptions = {}): Promise<NodeMeta[]> {
   const out: NodeMeta[] = [];
-  const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
-    for (const d of await fs.readdir(dirAbs, { withFileTypes: true })) {
+  const { onUnreadable } = opts;
+  /** An entry that cannot be read: reported and skipped when the caller asked for that, else fatal. */
+  const unreadable = (childRel: string, err: unknown): void => {
+    const typed = mapFsError(err, JSON.stringify(childRel));
+    if (!onUnreadable) throw typed;
+    onUnreadable(childRel, typed);
+  };
+  const walk = async (dirAbs: string, dirRel: string, top: boolean): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(dirAbs, { withFileTypes: true });
+    } catch (err) {
+      if (top) throw err;
+      // Gone since its parent was read: nothing to list, and its absence is what the caller sees.
+      if (errnoOf(err) === 'ENOENT') return;
+      return unreadable(dirRel, err);
+    }
+    for (const d of entries) {
       const childRel = joinPath(dirRel, d.name);
-      if (childRel === STAGING_DIR) continue;
+      // Filestore's own entries: the staging folder and identity marker at the root, move scratch anywhere.
+      if (childRel === STAGING_DIR || (dirRel === '' && isMountMarkerName(d.name)) || isFilestoreScratchName(d.name)) continue;
       const childAbs = path.join(dirAbs, d.name);
-      if (d.isSymbolicLink()) {
-        const inside = await resolveInsideRoot(rootReal, childRel).then(
-          () => true,
-          () => false,
-        );
-        const target = inside ? await statOrNull(childAbs) : null;
-        if (target) out.push(nodeMetaFromStats(childRel, target));
-        continue;
+      try {
+        if (d.isSymbolicLink()) {
+          const resolved = await resolveInsideRoot(rootReal, childRel).then(
+            () => null,
+            (err: unknown) => err,
+          );
+          // A link that leads out of the mount is not part of it: skipped, never followed.
+          if (resolved && (resolved as { code?: string }).code === 'SYMLINK_ESCAPE') continue;
+          if (resolved) throw resolved;
+          const target = await statOrNull(childAbs);
+          if (target) out.push(nodeMetaFromStats(childRel, target));
+          continue;
+        }
+        const st = await lstatOrNull(childAbs);
+        if (!st) continue;
+        out.push(nodeMetaFromStats(childRel, st));
+        if (recursive && st.isDirectory()) await walk(childAbs, childRel, false);
+      } catch (err) {
+        if (!onUnreadable) {
+          // Listing for a user: a symlink that cannot be resolved is skipped as it always was.
+          if (d.isSymbolicLink()) continue;
+          throw err;
+        }
+        unreadable(childRel, err);
       }
-      const st = await lstatOrNull(childAbs);
-      if (!st) continue;
-      out.push(nodeMetaFromStats(childRel, st));
-      if (recursive && st.isDirectory()) await walk(childAbs, childRel);
     }
   };
-  await walk(abs, rel);
+  await walk(abs, rel, true);
   return out;
 }
 

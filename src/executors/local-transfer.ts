@@ -361,6 +361,9 @@ export function crossDeviceScratch(fromAbs: string, toAbs: string): { tmp: strin
   };
 }
 
+/** Recognises the names {@link crossDeviceScratch} produces (listings and drift detection skip them). */
+export { isFilestoreScratchName } from './scratch-names';
+
 /**
  * Moves a file, symlink or directory tree to another file system, where rename() fails with
  * EXDEV: copy (keeping mode, owner where permitted, and mtimes; setuid / setgid / sticky only

@@ -5,7 +5,16 @@
 import type { NodeRow, ObservedMeta } from '../../db/schema';
 import type { NodeMeta } from '../executors/executor';
 
-export type DriftKind = 'added' | 'modified' | 'removed';
+/**
+ * What a detection says about a path. `unreadable`: the path exists (or its parent lists it) but
+ * its metadata or contents cannot be read (permissions, a host path longer than PATH_MAX, a
+ * symlink loop); nothing below it could be compared, so the catalog can neither be confirmed nor
+ * contradicted there. The three others come from {@link compareNode}.
+ */
+export type DriftKind = 'added' | 'modified' | 'removed' | 'unreadable';
+
+/** What the processor records as observed: the backend's metadata, and for an unreadable path why (errno or error code). */
+export type DriftObserved = ObservedMeta & { unreadable?: string };
 
 export type Verdict =
   | { drift: null }
@@ -22,6 +31,11 @@ const MTIME_SLACK_MS = 1;
 export function observedOf(live: NodeMeta | null, sha256?: string | null): ObservedMeta {
   if (!live) return { kind: null, size: null, mtime: null, mode: null };
   return { kind: live.kind, size: live.size, mtime: live.mtime, mode: live.mode, ...(sha256 !== undefined ? { sha256 } : {}) };
+}
+
+/** The observation of an unreadable path: whatever metadata could still be had (a directory whose listing was refused has some), and why. */
+export function unreadableObserved(live: NodeMeta | null, reason: string): DriftObserved {
+  return { ...observedOf(live), unreadable: reason };
 }
 
 function ms(iso: string | null | undefined): number {
@@ -62,11 +76,17 @@ export function compareNode(row: CatalogNode | null, live: NodeMeta | null, cont
 
 /** True when a new detection repeats the last open one for the path (periodic scans must not pile up events). */
 export function sameDetection(
-  prev: { kind: DriftKind; observed: ObservedMeta } | undefined,
+  prev: { kind: DriftKind; observed: DriftObserved } | undefined,
   kind: DriftKind,
-  observed: ObservedMeta,
+  observed: DriftObserved,
 ): boolean {
   if (!prev || prev.kind !== kind) return false;
   const a = prev.observed;
-  return a.kind === observed.kind && a.size === observed.size && a.mtime === observed.mtime && a.mode === observed.mode;
+  return (
+    a.kind === observed.kind &&
+    a.size === observed.size &&
+    a.mtime === observed.mtime &&
+    a.mode === observed.mode &&
+    (a.unreadable ?? null) === (observed.unreadable ?? null)
+  );
 }

@@ -40,6 +40,7 @@
  * @module
  */
 import type { Config } from '../config';
+import { isInFilestoreScratch } from '../executors/scratch-names';
 import { isStrictlyInside, normalizeMountPath, pathsOverlap } from '../paths';
 import { type CollapseLimits, type DriftJobSpec, coveredByAny, planDriftJobs } from './drift-plan';
 
@@ -148,8 +149,9 @@ export class EventAggregator {
   /**
    * Records one chokidar event. O(1) amortised (O(depth) while a directory scan is pending); never throws.
    * Every event kind records `path` (see the module comment for `addDir`/`unlinkDir`); `event` does not
-   * change the handling. Paths inside Filestore's staging folder are ignored; `''` and paths that
-   * are not canonical (which chokidar should never report) request a scan of the whole mount.
+   * change the handling. Filestore's own paths (staging, identity marker, move scratch) are
+   * ignored; `''` and paths that are not canonical (which chokidar should never report) request a
+   * scan of the whole mount.
    * Ignored after {@link close}.
    */
   add(mountId: string, path: string, event?: string): void {
@@ -358,10 +360,11 @@ export class EventAggregator {
   }
 }
 
-/** The canonical form of an event path: null to ignore it (Filestore's staging), '' when it is unusable. */
+/** The canonical form of an event path: null to ignore it (Filestore's staging and scratch names), '' when it is unusable. */
 function canonical(path: unknown): string | null {
   try {
-    return normalizeMountPath(path, { allowRoot: true });
+    const p = normalizeMountPath(path, { allowRoot: true });
+    return isInFilestoreScratch(p) ? null : p;
   } catch (err) {
     if ((err as { code?: string }).code === 'RESERVED_PATH') return null;
     return '';

@@ -1,13 +1,15 @@
 /**
  * One chokidar watcher for one local mount: every event becomes a mount-relative path in the
  * aggregator. `atomic: false` so editor and temp names (`foo~`, `.x.swp`) are reported, not
- * swallowed; Filestore's staging folder is excluded by the `ignored` function, so its own
- * temp files, backups and plans never reach the queue.
+ * swallowed; Filestore's staging folder and the cross-device move's scratch names (see
+ * scratch-names.ts) are excluded by the `ignored` function, so its own temp files, backups, plans
+ * and half-moved trees never reach the queue.
  */
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../logger';
 import { watcherErrors, watcherEvents } from '../metrics';
+import { isInFilestoreScratch } from '../executors/scratch-names';
 import { STAGING_DIR } from '../paths';
 
 export interface MountWatcherOptions {
@@ -36,7 +38,7 @@ export async function watchMount(opts: MountWatcherOptions): Promise<MountWatche
     followSymlinks: false,
     persistent: true,
     alwaysStat: false,
-    ignored: (p: string) => p === staging || p.startsWith(staging + path.sep),
+    ignored: (p: string) => p === staging || p.startsWith(staging + path.sep) || isInFilestoreScratch(path.relative(opts.rootReal, p).split(path.sep).join('/')),
   });
   watcher.on('all', (event: string, abs: string) => {
     if (!EVENTS.has(event)) return;

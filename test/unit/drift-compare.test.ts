@@ -1,4 +1,4 @@
-import { compareNode, observedOf, sameDetection, type CatalogNode } from '../../src/watcher/drift-compare';
+import { compareNode, observedOf, sameDetection, unreadableObserved, type CatalogNode } from '../../src/watcher/drift-compare';
 import type { NodeMeta } from '../../src/executors/executor';
 
 const updatedAt = new Date('2026-01-01T00:00:10.000Z');
@@ -71,4 +71,12 @@ test('observedOf and sameDetection', () => {
   expect(sameDetection({ kind: 'modified', observed: o }, 'modified', { ...o, size: 6 })).toBe(false);
   expect(sameDetection({ kind: 'added', observed: o }, 'modified', o)).toBe(false);
   expect(sameDetection(undefined, 'added', o)).toBe(false);
+});
+
+test('an unreadable detection repeats only with the same reason', () => {
+  const o = unreadableObserved(null, 'ACCESS_DENIED');
+  expect(o).toEqual({ kind: null, size: null, mtime: null, mode: null, unreadable: 'ACCESS_DENIED' });
+  expect(sameDetection({ kind: 'unreadable', observed: o }, 'unreadable', { ...o })).toBe(true);
+  expect(sameDetection({ kind: 'unreadable', observed: o }, 'unreadable', unreadableObserved(null, 'INVALID_PATH'))).toBe(false);
+  expect(sameDetection({ kind: 'added', observed: observedOf(null) }, 'unreadable', o)).toBe(false);
 });
