@@ -69,7 +69,7 @@ export class PathChangedError extends FilestoreError {
 }
 export class ReservedPathError extends FilestoreError {
   constructor(path: string, details: Details = {}) {
-    super('RESERVED_PATH', `path ${JSON.stringify(path)} is reserved for Filestore's own staging`, { details: { path, ...details } });
+    super('RESERVED_PATH', `path ${JSON.stringify(path)} is reserved for Filestore's own use (its staging folder and the mount identity marker)`, { details: { path, ...details } });
   }
 }
 
@@ -249,6 +249,19 @@ export class InternalError extends FilestoreError {
   }
 }
 
+/**
+ * The mount's staging folder is not what Filestore made (a symlink, a file, another owner):
+ * someone tampered with it. Permanent: retrying cannot fix it, and undo must not act through it —
+ * the mutation ends FAILED (with compensationIncomplete when undo was needed) for an operator.
+ */
+export class StagingTamperedError extends FilestoreError {
+  constructor(mountId: string, reason: string) {
+    super('STAGING_TAMPERED', `mount ${JSON.stringify(mountId)}: ${reason}; Filestore will not act through it (an operator must inspect it)`, {
+      details: { mountId },
+    });
+  }
+}
+
 // --- one live attempt per transaction (activities/tx-fence.ts) ---
 /** Another attempt of the same transaction still holds it; this one retries later. */
 export class TransactionBusyError extends FilestoreError {
@@ -268,6 +281,7 @@ export class FenceLostError extends FilestoreError {
 
 const REGISTRY = {
   FilestoreError,
+  StagingTamperedError,
   TransactionBusyError,
   FenceLostError,
   InvalidPathError,
@@ -308,6 +322,7 @@ const REGISTRY = {
 
 /** Error types that Temporal must never retry (permanent by nature). */
 export const NON_RETRYABLE: string[] = [
+  'StagingTamperedError',
   'InvalidPathError',
   'PathTraversalError',
   'AbsolutePathError',

@@ -130,7 +130,7 @@ export class LocalExecutor implements Executor {
       const st = await statOrNull(abs);
       if (!st) throw new NotFoundError(JSON.stringify(rel), { path: rel });
       if (st.isDirectory()) throw new IsADirectoryError(JSON.stringify(rel), { path: rel });
-      return hashFile(abs);
+      return hashFile(abs, q(rel));
     });
   }
 

@@ -8,7 +8,7 @@ import type { BigIntStats } from 'node:fs';
 import { constants as C } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidPathError, MountUnavailableError, NotFoundError, SymlinkEscapeError } from '../errors';
+import { InvalidPathError, MountUnavailableError, StagingTamperedError, NotFoundError, SymlinkEscapeError } from '../errors';
 import { STAGING_DIR, normalizeMountPath, resolveInsideRoot } from '../paths';
 import { HeldDir, dirfdTestSeams, mkdirNoFollow, procFdAvailable } from './local-dirfd';
 
@@ -167,7 +167,8 @@ export class MountDirs {
    * with the no-follow walk, and proves each is what only the worker can write: a real directory
    * owned by the worker's uid with no group or other permissions. One of ours that is too open
    * (made by an older release) is closed to 0700; anything else — a symlink, a file, a folder a
-   * mount user made — is MountUnavailableError: staging holds the backups undo restores.
+   * mount user made — is StagingTamperedError (permanent: retrying would hold the path's lock for
+   * ever; the mutation fails and an operator looks): staging holds the backups undo restores.
    *
    * @returns the held folder, or null when it does not exist and `create` is false.
    */
@@ -200,9 +201,9 @@ export class MountDirs {
     try {
       const st = await child.stat();
       const uid = process.geteuid?.();
-      if (!st.isDirectory()) throw new MountUnavailableError(this.mountId, `${rel} inside the mount root is not a plain directory`);
+      if (!st.isDirectory()) throw new StagingTamperedError(this.mountId, `${rel} inside the mount root is not a plain directory`);
       if (uid !== undefined && Number(st.uid) !== uid) {
-        throw new MountUnavailableError(this.mountId, `${rel} is owned by uid ${st.uid}, not by the worker (uid ${uid})`);
+        throw new StagingTamperedError(this.mountId, `${rel} is owned by uid ${st.uid}, not by the worker (uid ${uid})`);
       }
       if ((Number(st.mode) & 0o077) !== 0) await child.chmod(0o700);
       return child;
@@ -217,7 +218,7 @@ export class MountDirs {
       return await parent.child(name);
     } catch (err) {
       if (['SYMLINK_ESCAPE', 'PATH_CHANGED', 'NOT_A_DIRECTORY'].includes(codeOf(err) ?? '')) {
-        throw new MountUnavailableError(this.mountId, `${rel} inside the mount root is not a plain directory`);
+        throw new StagingTamperedError(this.mountId, `${rel} inside the mount root is not a plain directory`);
       }
       throw err;
     }

@@ -5,7 +5,7 @@
  * about plans or transactions.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, createReadStream, type BigIntStats } from 'node:fs';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -21,10 +21,22 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
 const PROGRESS_STEP_BYTES = 4 * 1024 * 1024;
 
 /** Hex sha256 of a file, streamed in CHUNK_BYTES pieces. */
-export async function hashFile(abs: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(abs, { highWaterMark: CHUNK_BYTES })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+export async function hashFile(abs: string, label = 'file'): Promise<string> {
+  // Through the non-blocking, regular-file-only open: a FIFO or device someone put in a mount
+  // (stat reports it as a file) must not hang a libuv thread of the drift processor for ever.
+  const source = await openKnownFile(abs, label);
+  try {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of source.stream(CHUNK_BYTES)) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).byteLength;
+    }
+    source.assertComplete(bytes);
+    return hash.digest('hex');
+  } finally {
+    await source.close();
+  }
 }
 
 /** Options for {@link streamIntoFile} and the copy helpers. */

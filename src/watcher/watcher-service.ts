@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import { openCatalog, type Catalog } from '../../db/client';
 import type { MountRow } from '../../db/schema';
 import { followMounts, type MountFollower } from '../catalog/mount-follower';
+import { checkMountMarker } from '../catalog/mount-marker';
 import { listMounts } from '../catalog/mounts';
 import type { Config } from '../config';
 import { ExecutorRegistry } from '../executors/registry';
@@ -50,10 +51,12 @@ export interface RunningWatcher {
   shutdown(): Promise<void>;
 }
 
-function wantsWatching(config: Config, row: MountRow): boolean {
+async function wantsWatching(config: Config, row: MountRow): Promise<boolean> {
   if (row.kind !== 'local' || !row.rootPath || !row.options.watch) return false;
   if (config.localMounts !== '*' && !config.localMounts.split(',').map((s) => s.trim()).includes(row.id)) return false;
-  return fs.existsSync(row.rootPath);
+  // As for the worker: only where the root carries this mount's identity marker. An empty mount
+  // point (a disk that failed to mount) would otherwise report every catalogued file as removed.
+  return (await checkMountMarker(row)).ok;
 }
 
 export async function startWatcherService(config: Config, opts: WatcherServiceOptions = {}): Promise<RunningWatcher> {
@@ -91,7 +94,8 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
 
   async function refreshMounts(): Promise<void> {
     if (stopping) return;
-    const rows = (await listMounts(catalog.db)).filter((r) => wantsWatching(config, r));
+    const rows: MountRow[] = [];
+    for (const r of await listMounts(catalog.db)) if (await wantsWatching(config, r)) rows.push(r);
     const wanted = new Set(rows.map((r) => r.id));
     const added: string[] = [];
     for (const row of rows) {

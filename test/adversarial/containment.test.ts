@@ -235,7 +235,7 @@ describe('staging only the worker can write', () => {
     await fs.mkdir(path.join(root, STAGING_DIR), { mode: 0o700 });
     await fs.chown(path.join(root, STAGING_DIR), 1234, 1234);
     const ex = await openAt(root);
-    expect(await codeOf(ex.write('dir/f.txt', { kind: 'inline', data: Buffer.from('x') }, { txId: 'st-owner' }))).toBe('MOUNT_UNAVAILABLE');
+    expect(await codeOf(ex.write('dir/f.txt', { kind: 'inline', data: Buffer.from('x') }, { txId: 'st-owner' }))).toBe('STAGING_TAMPERED');
     expect(await fs.readdir(path.join(root, 'dir'))).toEqual([]);
   });
 });

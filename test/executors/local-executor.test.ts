@@ -256,7 +256,7 @@ describe('LocalExecutor (local-only behaviour)', () => {
     it('refuses to stage through a staging folder that is a symlink', async () => {
       const elsewhere = await tempDir('filestore-elsewhere-');
       await fs.symlink(elsewhere, path.join(root, STAGING_DIR));
-      expect(await codeOf(ex.write('x', { kind: 'inline', data: Buffer.from('x') }, { txId: 't' }))).toBe('MOUNT_UNAVAILABLE');
+      expect(await codeOf(ex.write('x', { kind: 'inline', data: Buffer.from('x') }, { txId: 't' }))).toBe('STAGING_TAMPERED');
       expect(await fs.readdir(elsewhere)).toEqual([]);
     });
 
