@@ -11,6 +11,7 @@ import { dropOutcome, isOffloaded, outcomePages } from '../src/catalog/outcomes'
 import { CommitError } from '../src/errors';
 import type { MutationOutcome, NodeMeta } from '../src/executors/executor';
 import { mutationOutcomes } from '../src/metrics';
+import { fenceKey } from './tx-fence';
 import { primaryPath, type MutationRequest, type MutationResult, type NodeSummary } from '../src/mutations';
 import { copySubtreeRows, markSubtreeDeleted, upsertFromOutcome } from './commit-tree';
 
@@ -143,6 +144,10 @@ export function createCommitActivities(deps: { db: Db }) {
   async function commitMutation(input: { journalId: string; request: MutationRequest; outcome: MutationOutcome }): Promise<MutationResult> {
     const { journalId, request: req, outcome } = input;
     const result = await deps.db.transaction(async (tx) => {
+      // The transaction's fence, for this database transaction: commit waits while any attempt
+      // (a stale execute, the janitor's undo) still holds it, and nobody takes it while the commit
+      // runs — so the janitor never undoes a mutation whose commit is in flight.
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${fenceKey(journalId)}, 0))`);
       const [entry] = await tx.select().from(journal).where(eq(journal.id, journalId)).for('update');
       if (!entry) throw new CommitError(`journal entry ${journalId} does not exist`);
       // A retried commit whose first attempt landed: same answer, no second write.

@@ -90,7 +90,8 @@ async function allowsSpecialModes(db: Db, mountId: string): Promise<boolean> {
 }
 
 async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, req: MutationRequest, fence: TxFence): Promise<MutationOutcome> {
-  const base = { txId: journalId, onProgress: progressHeartbeat(), signal: Context.current().cancellationSignal, guard: fence.check };
+  // The paths were resolved and claimed as real locations (claimedRequest): never re-resolved elsewhere.
+  const base = { txId: journalId, onProgress: progressHeartbeat(), signal: Context.current().cancellationSignal, guard: fence.check, claimedPaths: true };
   switch (req.op) {
     case 'write':
       return executor.write(req.path, writeSourceOf(req), {
@@ -136,7 +137,15 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
  * attempt uses what was claimed, even if a symlink changed since.
  */
 async function claimedRequest(db: Db, executor: Executor, journalId: string, req: MutationRequest): Promise<MutationRequest> {
-  const [entry] = await db.select({ realPath: journal.realPath, realTargetPath: journal.realTargetPath }).from(journal).where(eq(journal.id, journalId));
+  const [entry] = await db
+    .select({ status: journal.status, realPath: journal.realPath, realTargetPath: journal.realTargetPath })
+    .from(journal)
+    .where(eq(journal.id, journalId));
+  // Read under the fence: an entry the janitor (or a compensation) already ended holds no lock any
+  // more, and must never be applied.
+  if (entry?.status !== 'PENDING') {
+    throw new InvalidRequestError(`journal entry ${journalId} is ${entry?.status ?? 'missing'}, not PENDING; it will not be executed`, { journalId });
+  }
   const hasTarget = req.op === 'move' || req.op === 'copy';
   let realPath = entry?.realPath ?? null;
   let realTargetPath = entry?.realTargetPath ?? null;

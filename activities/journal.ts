@@ -2,7 +2,7 @@
  * Journal activities: the PENDING entry that locks a mutation's path(s), and its end as
  * ROLLED_BACK / FAILED. Commit lives in commit.ts.
  */
-import { and, eq, inArray, like, or } from 'drizzle-orm';
+import { and, eq, inArray, like, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journal, nodes, type JournalRow } from '../db/schema';
 import { getMount } from '../src/catalog/mounts';
@@ -21,6 +21,7 @@ import { IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } fr
 import { normalizeMountPath, isStrictlyInside } from '../src/paths';
 import { canonicalRequest, stableStringify } from '../src/request-fingerprint';
 import { dropOutcome } from '../src/catalog/outcomes';
+import { fenceKey } from './tx-fence';
 import { belowPattern } from '../src/catalog/subtree';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -196,6 +197,8 @@ export function createJournalActivities(deps: JournalDeps) {
     error: ErrorInfo;
   }): Promise<void> {
     const rows = await db.transaction(async (tx) => {
+      // Like commit: the entry (and its path lock) ends only once no attempt holds the fence.
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${fenceKey(input.journalId)}, 0))`);
       const ended = await tx
         .update(journal)
         .set({ status: input.status, error: { ...input.error }, updatedAt: new Date(), completedAt: new Date() })

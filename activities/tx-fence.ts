@@ -71,6 +71,9 @@ export class TxFence {
   private lost: Error | null = null;
   private released = false;
   private readonly timer: NodeJS.Timeout;
+  // Sessions are pooled and reused: the listeners go with the fence, not with the session.
+  private readonly onError = (err: Error) => (this.lost ??= err);
+  private readonly onEnd = () => (this.lost ??= new Error('fence session ended'));
 
   constructor(
     readonly journalId: string,
@@ -78,9 +81,8 @@ export class TxFence {
     pingMs: number,
     private readonly signal?: AbortSignal,
   ) {
-    const onError = (err: Error) => (this.lost ??= err);
-    client.on('error', onError);
-    client.on('end', () => (this.lost ??= new Error('fence session ended')));
+    client.on('error', this.onError);
+    client.on('end', this.onEnd);
     this.timer = setInterval(() => void this.ping(), pingMs);
     this.timer.unref();
   }
@@ -97,6 +99,8 @@ export class TxFence {
     if (this.released) return;
     this.released = true;
     clearInterval(this.timer);
+    this.client.off('error', this.onError);
+    this.client.off('end', this.onEnd);
     if (this.lost) {
       this.client.release(this.lost);
       return;

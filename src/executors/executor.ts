@@ -79,6 +79,12 @@ export interface MutationOptions {
    * the transaction now.
    */
   guard?: () => Promise<void>;
+  /**
+   * The paths are real locations the caller already resolved (with {@link Executor.resolve}) and
+   * locked: if one resolves elsewhere now — a directory on the way was swapped for a symlink since
+   * — the mutation is refused with PATH_CHANGED instead of following it. @defaultValue false
+   */
+  claimedPaths?: boolean;
 }
 
 /** Options of {@link Executor.undo} and {@link Executor.finalize}. */

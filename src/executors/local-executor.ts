@@ -10,6 +10,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
+  PathChangedError,
   AlreadyExistsError,
   DirectoryNotEmptyError,
   InvalidRequestError,
@@ -41,7 +42,7 @@ import { assertSourceUsable, errnoOf, listEntries, mapFsError, nodeMetaFromStats
 import { MountDirs } from './local-mount-dirs';
 import { applyDelete, applyMove, stageFileCopy } from './local-relocate';
 import { hashFile, streamIntoFile } from './local-transfer';
-import { type MutationStep, type Plan, TxStaging, commitStagedFile, listStagedTransactions, removeScratch, undoPlan } from './local-staging';
+import { type MutationStep, type Plan, TxStaging, commitStagedFile, guardOf, listStagedTransactions, removeScratch, undoPlan } from './local-staging';
 import { createPlanDirs, hostPath, missingParents, q, runTransaction } from './local-transaction';
 import { MemoryPlanStore, type PlanStore } from './plan-store';
 import { type TreeCopyContext, copyTreeInto } from './local-tree-copy';
@@ -87,8 +88,7 @@ export class LocalExecutor implements Executor {
   /** No-follow access to the mount (local-mount-dirs.ts): every mutation acts through it. */
   private readonly dirs: MountDirs;
 
-  /** Guards of the calls in flight, by transaction id: every durable step checks its call's guard first. */
-  private readonly guards = new Map<string, () => Promise<void>>();
+
 
   /**
    * Opens a local mount. The root is resolved once with realpath, so a symlinked root works and
@@ -165,7 +165,7 @@ export class LocalExecutor implements Executor {
   async mkdir(p: string, opts: MkdirOptions): Promise<MutationOutcome> {
     return this.mutate('mkdir', p, opts, async () => {
       this.assertWritable();
-      const rel = await this.dirs.resolve(normalizeMountPath(p));
+      const rel = await this.real(normalizeMountPath(p), opts);
       const parents = opts.parents ?? true;
       return runTransaction(this.tx(), { op: 'mkdir', target: rel }, opts, async () => {
         const st = await this.dirs.lstat(rel);
@@ -185,7 +185,7 @@ export class LocalExecutor implements Executor {
   async write(p: string, source: WriteSource, opts: WriteOptions): Promise<MutationOutcome> {
     return this.mutate('write', p, opts, async () => {
       this.assertWritable();
-      const rel = await this.dirs.resolve(normalizeMountPath(p));
+      const rel = await this.real(normalizeMountPath(p), opts);
       return runTransaction(this.tx(), { op: 'write', target: rel }, opts, async () => {
         const st = await this.dirs.lstat(rel);
         if (st?.isDirectory()) throw new IsADirectoryError(q(rel));
@@ -218,8 +218,8 @@ export class LocalExecutor implements Executor {
     return this.mutate('copy', src, opts, async () => {
       this.assertWritable();
       // A copy reads content: a source that is an in-mount link is read at its real target.
-      const from = await this.dirs.resolveTarget(normalizeMountPath(src));
-      const to = await this.dirs.resolve(normalizeMountPath(dst));
+      const from = await this.dirs.resolveTarget(await this.real(normalizeMountPath(src), opts));
+      const to = await this.real(normalizeMountPath(dst), opts);
       if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot copy ${q(from)} into itself (${q(to)})`);
       return runTransaction(this.tx(), { op: 'copy', target: to, src: from }, opts, async () => {
         const sst = await this.dirs.lstat(from);
@@ -248,8 +248,8 @@ export class LocalExecutor implements Executor {
   async move(src: string, dst: string, opts: MoveOptions): Promise<MutationOutcome> {
     return this.mutate('move', src, opts, async () => {
       this.assertWritable();
-      const from = await this.dirs.resolve(normalizeMountPath(src));
-      const to = await this.dirs.resolve(normalizeMountPath(dst));
+      const from = await this.real(normalizeMountPath(src), opts);
+      const to = await this.real(normalizeMountPath(dst), opts);
       if (from === to || isStrictlyInside(to, from)) throw new InvalidRequestError(`cannot move ${q(from)} into itself (${q(to)})`);
       return runTransaction(this.tx(), { op: 'move', target: to, src: from }, opts, async () => {
         const sst = await this.dirs.lstat(from);
@@ -269,7 +269,7 @@ export class LocalExecutor implements Executor {
     return this.mutate('delete', p, opts, async () => {
       this.assertWritable();
       // The final component is never followed: deleting a link removes the link entry.
-      const rel = await this.dirs.resolve(normalizeMountPath(p));
+      const rel = await this.real(normalizeMountPath(p), opts);
       return runTransaction(this.tx(), { op: 'delete', target: rel }, opts, async () => {
         const st = await this.dirs.lstat(rel);
         if (!st) throw new NotFoundError(q(rel));
@@ -342,23 +342,27 @@ export class LocalExecutor implements Executor {
   private async step(step: MutationStep, plan: Plan): Promise<void> {
     await this.hooks.afterStep?.(step, { op: plan.op, txId: plan.txId });
     // After the step = before the next one: a superseded attempt stops here, leaving its work as is.
-    await this.guards.get(plan.txId)?.();
+    await guardOf(plan)?.();
   }
 
   private stepper(plan: Plan): (step: MutationStep) => Promise<void> {
     return (step) => this.step(step, plan);
   }
 
-  /** {@link run} for a mutation: its guard is checked at every durable step while it runs. */
-  private async mutate<T>(op: string, subject: string, opts: { txId: string; guard?: () => Promise<void> }, fn: () => Promise<T>): Promise<T> {
-    if (!opts.guard) return this.run(op, subject, fn);
-    const guard = opts.guard;
-    this.guards.set(opts.txId, guard);
-    try {
-      return await this.run(op, subject, fn);
-    } finally {
-      if (this.guards.get(opts.txId) === guard) this.guards.delete(opts.txId);
-    }
+  /** {@link run} for a mutation (its guard travels with its plan, see attachGuard). */
+  private mutate<T>(op: string, subject: string, _opts: { txId: string }, fn: () => Promise<T>): Promise<T> {
+    return this.run(op, subject, fn);
+  }
+
+  /**
+   * The real location of `p` (symlinked parents resolved). With `claimedPaths` the caller already
+   * resolved and locked `p` as a real location: if it resolves elsewhere now — a directory on the
+   * way was swapped for a symlink since — the mutation is refused instead of following it.
+   */
+  private async real(p: string, opts: { claimedPaths?: boolean }): Promise<string> {
+    const rel = await this.dirs.resolve(p);
+    if (opts.claimedPaths && rel !== p) throw new PathChangedError(p, { resolvesTo: rel });
+    return rel;
   }
 
   /** Times the call and turns raw errno failures into typed errors. */

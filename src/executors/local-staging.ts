@@ -71,6 +71,19 @@ export interface Plan {
  */
 export type TxGuard = () => Promise<void>;
 
+/**
+ * The guard of the call that loaded a plan travels with that in-memory plan object (a symbol key:
+ * never saved), so each durable step checks its own call's fence — never that of a newer attempt
+ * of the same transaction running in the same process.
+ */
+const PLAN_GUARD = Symbol('filestore.planGuard');
+export function attachGuard(plan: Plan, guard: TxGuard): void {
+  Object.defineProperty(plan, PLAN_GUARD, { value: guard, enumerable: false, configurable: true });
+}
+export function guardOf(plan: Plan): TxGuard | undefined {
+  return (plan as unknown as Record<symbol, TxGuard | undefined>)[PLAN_GUARD];
+}
+
 /** What identifies a request for the "same txId, same op" check. */
 export interface PlanRequest {
   op: MutationOp;

@@ -12,7 +12,7 @@ import type { MutationOptions, MutationOutcome } from './executor';
 import { mkdirNoFollow } from './local-dirfd';
 import { errnoOf, mapFsError } from './local-fs';
 import { MountDirs } from './local-mount-dirs';
-import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, undoPlan } from './local-staging';
+import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, attachGuard, undoPlan } from './local-staging';
 import type { PlanStore } from './plan-store';
 
 /** What an op's `prepare` step derives from the disk before anything changes. */
@@ -62,6 +62,7 @@ export async function runTransaction(
     plan = { version: 1, txId: opts.txId, ...req, ...(await prepare()), applied: false };
     await staging.savePlan(plan);
   }
+  attachGuard(plan, guard);
   // Held (no-follow) for the whole call, a resumed one too: every staging path goes through it.
   await staging.ensure();
   await ctx.step('plan-saved', plan);

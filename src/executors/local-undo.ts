@@ -148,9 +148,11 @@ export async function undoPlan(_rootReal: string, staging: TxStaging, plan: Plan
       case 'write':
       case 'copy':
         if (hasBackup) {
+          await staging.guard();
           changed = await restoreBackup(own!, target);
         } else if (!plan.hadPrevious && plan.staged && (await target.exists())) {
           // `staged` proves the op reached its commit rename, so what sits there now is ours.
+          await staging.guard();
           changed = await removeOwn(staging, (await target.dir())!, target.name, plan.staged.identity);
         }
         break;
@@ -158,6 +160,7 @@ export async function undoPlan(_rootReal: string, staging: TxStaging, plan: Plan
         if (plan.staged) {
           const [srcThere, dstThere] = [await src.exists(), await target.exists()];
           if (!srcThere && dstThere) {
+            await staging.guard();
             await renameAnywhereNoFollow((await target.dir())!, target.name, await src.need(), src.name, moveAcross);
             await (await src.dir())!.sync();
             await (await target.dir())!.sync();
@@ -165,14 +168,19 @@ export async function undoPlan(_rootReal: string, staging: TxStaging, plan: Plan
           } else if (srcThere && dstThere && !plan.hadPrevious) {
             // A cross-device move that crashed after its copy landed but before the source left:
             // the source is complete and the destination is our copy.
+            await staging.guard();
             changed = await removeOwn(staging, (await target.dir())!, target.name, undefined);
           }
         }
-        if (hasBackup && (await restoreBackup(own!, target))) changed = true;
+        if (hasBackup) {
+          await staging.guard();
+          if (await restoreBackup(own!, target)) changed = true;
+        }
         break;
       }
       case 'delete':
         if (hasBackup && !(await target.exists())) {
+          await staging.guard();
           const dir = await target.need();
           await renameAnywhereNoFollow(own!, 'backup', dir, target.name, moveAcross);
           await dir.sync();
@@ -186,9 +194,13 @@ export async function undoPlan(_rootReal: string, staging: TxStaging, plan: Plan
     await target.close();
     await src.close();
   }
+  // The guard before every step, not once: undo of a big tree takes long, and a stale attempt
+  // that lost its fence meanwhile must not remove a directory a later mutation created.
   for (const dir of [...plan.createdDirs].reverse()) {
+    await staging.guard();
     if (await removeCreatedDir(staging.mount, dir)) changed = true;
   }
+  await staging.guard();
   await removeScratch(staging, plan);
   plan.undone = { changed };
   await staging.savePlan(plan);
