@@ -42,7 +42,8 @@ import { assertSourceUsable, errnoOf, listEntries, mapFsError, nodeMetaFromStats
 import { MountDirs } from './local-mount-dirs';
 import { applyDelete, applyMove, stageFileCopy } from './local-relocate';
 import { hashFile, streamIntoFile } from './local-transfer';
-import { type MutationStep, type Plan, TxStaging, commitStagedFile, guardOf, listStagedTransactions, removeScratch, undoPlan } from './local-staging';
+import { type MutationStep, type Plan, TxStaging, commitStagedFile, guardOf, listStagedTransactions } from './local-staging';
+import { removeScratch, undoPlan } from './local-undo';
 import { createPlanDirs, hostPath, missingParents, q, runTransaction } from './local-transaction';
 import { MemoryPlanStore, type PlanStore } from './plan-store';
 import { type TreeCopyContext, copyTreeInto } from './local-tree-copy';

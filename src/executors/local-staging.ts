@@ -315,4 +315,3 @@ export async function commitStagedFile(
   });
 }
 
-export { removeScratch, undoPlan } from './local-undo';

@@ -12,7 +12,8 @@ import type { MutationOptions, MutationOutcome } from './executor';
 import { mkdirNoFollow } from './local-dirfd';
 import { errnoOf, mapFsError } from './local-fs';
 import { MountDirs } from './local-mount-dirs';
-import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, attachGuard, undoPlan } from './local-staging';
+import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, attachGuard } from './local-staging';
+import { undoPlan } from './local-undo';
 import type { PlanStore } from './plan-store';
 
 /** What an op's `prepare` step derives from the disk before anything changes. */
