@@ -292,7 +292,11 @@ export class LocalExecutor implements Executor {
         await staging.remove();
         return { undone: false };
       }
-      return { undone: await undoPlan(this.rootReal, staging, plan) };
+      try {
+        return { undone: await undoPlan(this.rootReal, staging, plan) };
+      } finally {
+        await staging.release();
+      }
     });
   }
 
@@ -301,12 +305,16 @@ export class LocalExecutor implements Executor {
       const staging = new TxStaging(this.rootReal, txId, this.mountId, this.plans, opts.guard);
       const plan = await staging.readPlan();
       if (plan?.finalized) return;
-      await staging.guard();
-      if (plan) await removeScratch(staging, plan);
-      await staging.remove();
-      if (plan) {
-        plan.finalized = true;
-        await staging.savePlan(plan);
+      try {
+        await staging.guard();
+        if (plan) await removeScratch(staging, plan);
+        await staging.remove();
+        if (plan) {
+          plan.finalized = true;
+          await staging.savePlan(plan);
+        }
+      } finally {
+        await staging.release();
       }
     });
   }

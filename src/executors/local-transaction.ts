@@ -64,15 +64,14 @@ export async function runTransaction(
     await staging.savePlan(plan);
   }
   attachGuard(plan, guard);
-  // Held (no-follow) for the whole call, a resumed one too: every staging path goes through it.
-  await staging.ensure();
-  await ctx.step('plan-saved', plan);
   try {
+    // Held (no-follow) for the whole call, a resumed one too: every staging path goes through it.
+    await staging.ensure();
+    await ctx.step('plan-saved', plan);
     const outcome = await apply(staging, plan);
     plan.applied = true;
     plan.outcome = outcome;
     await staging.savePlan(plan);
-    await staging.release();
     return outcome;
   } catch (err) {
     const mapped = mapFsError(err, q(req.target), { mountId: ctx.mountId });
@@ -87,8 +86,10 @@ export async function runTransaction(
       );
       if (stillOurs) await undoPlan(ctx.rootReal, staging, plan).catch(() => undefined);
     }
-    await staging.release();
     throw mapped;
+  } finally {
+    // Whatever stopped the call (a crash, a lost fence), the held staging fd goes with it.
+    await staging.release();
   }
 }
 
