@@ -11,7 +11,7 @@ import { baseName, parentPath } from '../paths';
 import type { KnownContent, MoveOptions, MutationOutcome } from './executor';
 import { type HeldDir, openNoFollow, openedPath, removeTreeNoFollow, renameAnywhereNoFollow } from './local-dirfd';
 import { errnoOf, nodeMetaFromStats } from './local-fs';
-import { type Plan, type TxStaging, takeBackup } from './local-staging';
+import { type Plan, type TxStaging, identityOf, takeBackup } from './local-staging';
 import { removeScratch } from './local-undo';
 import { type TransferOptions, type TransferResult, copyFileData } from './local-transfer';
 import type { TreeCopyContext } from './local-tree-copy';
@@ -22,16 +22,28 @@ const q = (p: string): string => JSON.stringify(p);
 /** Moves `plan.src` to `plan.target` (both real canonical paths): backup of a replaced target, one no-follow rename. */
 export async function applyMove(ctx: TreeCopyContext, staging: TxStaging, plan: Plan, opts: MoveOptions): Promise<MutationOutcome> {
   const [from, to] = [plan.src!, plan.target];
-  const moveAcross = (f: HeldDir, fn: string, t: HeldDir, tn: string): Promise<number> => moveAcrossHeld(f, fn, t, tn, { allowSpecialModes: opts.allowSpecialModes });
+  // Across file systems the copy is placed before the source leaves; its identity is saved first,
+  // so a retry or undo after a crash removes that copy at the target, never someone else's entry.
+  const moveAcross = (f: HeldDir, fn: string, t: HeldDir, tn: string): Promise<number> =>
+    moveAcrossHeld(f, fn, t, tn, {
+      allowSpecialModes: opts.allowSpecialModes,
+      beforePlace: async (copy) => {
+        plan.staged = { ...(plan.staged ?? { bytes: 0 }), identity: identityOf(copy) };
+        await staging.savePlan(plan);
+      },
+    });
   const step = (s: Parameters<TreeCopyContext['step']>[0]): Promise<void> => ctx.step(s, plan);
   return staging.mount.withParent(from, (srcDir, srcName) =>
     staging.mount.withParent(to, async (dstDir, dstName) => {
       let moved = 0;
       if (await srcDir.lstat(srcName)) {
         if (plan.hadPrevious) await takeBackup(staging, dstDir, dstName, 'rename', step);
-        if (!plan.hadPrevious && (await dstDir.lstat(dstName))) {
-          // Only our own half-finished cross-device copy may sit there (see local-xdev.ts).
-          if (!plan.staged) throw new AlreadyExistsError(q(to));
+        const there = plan.hadPrevious ? null : await dstDir.lstat(dstName);
+        if (there) {
+          // Only our own half-finished cross-device copy may sit there (see local-xdev.ts), and it
+          // is recognised by the identity recorded before it was placed — anything else a user put
+          // there after a crash is theirs, and the move is refused.
+          if (!plan.staged?.identity || identityOf(there) !== plan.staged.identity) throw new AlreadyExistsError(q(to));
           await removeTreeNoFollow(dstDir, dstName);
         }
         if (!plan.staged) {

@@ -165,11 +165,12 @@ export async function undoPlan(_rootReal: string, staging: TxStaging, plan: Plan
             await (await src.dir())!.sync();
             await (await target.dir())!.sync();
             changed = true;
-          } else if (srcThere && dstThere && !plan.hadPrevious) {
+          } else if (srcThere && dstThere && !plan.hadPrevious && plan.staged.identity) {
             // A cross-device move that crashed after its copy landed but before the source left:
-            // the source is complete and the destination is our copy.
+            // the source is complete and the destination is our copy — the one whose identity was
+            // recorded before it was placed (anything else there is someone else's and stays).
             await staging.guard();
-            changed = await removeOwn(staging, (await target.dir())!, target.name, undefined);
+            changed = await removeOwn(staging, (await target.dir())!, target.name, plan.staged.identity);
           }
         }
         if (hasBackup) {

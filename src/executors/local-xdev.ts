@@ -6,6 +6,7 @@
  * reach into it, so none can swap a directory of the half-built copy for a symlink. The source
  * is then renamed aside and removed with the fd-based tree removal, never `rm -rf` by path.
  */
+import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { SpecialModeOptions } from './executor';
@@ -20,7 +21,20 @@ import { copyFileData, copyTree, crossDeviceScratch, walkTree } from './local-tr
  *
  * @returns bytes copied.
  */
-export async function moveAcrossHeld(from: HeldDir, fromName: string, to: HeldDir, toName: string, opts: SpecialModeOptions = {}): Promise<number> {
+export async function moveAcrossHeld(
+  from: HeldDir,
+  fromName: string,
+  to: HeldDir,
+  toName: string,
+  opts: SpecialModeOptions & {
+    /**
+     * Called with the built copy's stats just before it is renamed into place (the rename keeps
+     * its inode): a caller records it durably, so after a crash it can tell its own copy at the
+     * destination from an entry someone else put there.
+     */
+    beforePlace?: (copy: BigIntStats) => Promise<void>;
+  } = {},
+): Promise<number> {
   const scratch = crossDeviceScratch(from.at(fromName), to.at(toName));
   const [tmpName, trashName] = [path.basename(scratch.tmp), path.basename(scratch.trash)];
   await removeTreeNoFollow(to, tmpName);
@@ -40,6 +54,8 @@ export async function moveAcrossHeld(from: HeldDir, fromName: string, to: HeldDi
       },
       { keepTimes: true, keepOwner: true, allowSpecialModes: opts.allowSpecialModes },
     );
+    const copy = await own.lstat('copy');
+    if (copy && opts.beforePlace) await opts.beforePlace(copy);
     await renameNoFollow(own, 'copy', to, toName);
   } finally {
     await own.close();

@@ -74,3 +74,25 @@ test('staging folders are created 0700', async () => {
   expect((await fs.stat(path.join(root, STAGING_DIR))).mode & 0o777).toBe(0o700);
   expect((await fs.stat(path.join(root, STAGING_DIR, 'mode-tx'))).mode & 0o777).toBe(0o700);
 });
+
+test('a move that crashed after recording its plan, before its rename: a file a user put at the target is neither removed by the retry nor by undo', async () => {
+  await fs.writeFile(path.join(root, 'src.txt'), 'mine to move');
+  const crashing = await open({
+    afterStep: (step: string) => {
+      if (step === 'dirs-created') throw new Error('crash');
+    },
+  });
+  await expect(crashing.move('src.txt', 'dst/moved.txt', { txId: 'mv-tx' })).rejects.toThrow('crash');
+  // The crash point right after the plan recorded `staged` and right before the rename: exactly
+  // what the plan store then holds.
+  const plan = (await store.load('mv-tx'))!;
+  await store.save({ ...plan, staged: { bytes: 0 } });
+  await fs.writeFile(path.join(root, 'dst', 'moved.txt'), "a user's own file");
+
+  const ex = await open();
+  await expect(ex.move('src.txt', 'dst/moved.txt', { txId: 'mv-tx' })).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+  expect(await fs.readFile(path.join(root, 'dst', 'moved.txt'), 'utf8')).toBe("a user's own file");
+  await ex.undo('mv-tx');
+  expect(await fs.readFile(path.join(root, 'dst', 'moved.txt'), 'utf8')).toBe("a user's own file");
+  expect(await fs.readFile(path.join(root, 'src.txt'), 'utf8')).toBe('mine to move');
+});
