@@ -70,7 +70,7 @@ const FS_ERROR_TABLE: ReadonlyMap<string, FsErrorFactory> = new Map([
   // reached through an alias. Same request, same answer.
   ...errnoGroup(['EINVAL'], (w, e, d) => new InvalidRequestError(`${w}: the file system refused the request as invalid (${e})`, d)),
   // A nested file system inside the mount: rename() cannot cross it. Whatever the executor does
-  // not handle itself (moveAcrossDevices) is permanent — the target stays on the other device.
+  // not handle itself (moveAcrossHeld, local-xdev.ts) is permanent — the target stays on the other device.
   ...errnoGroup(['EXDEV'], (w, _e, d) => new CrossDeviceError(w, d)),
   // Hard limits of the file system that a retry cannot lift: links per inode / entries per
   // directory, largest file, values that do not fit.

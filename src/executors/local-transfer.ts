@@ -1,8 +1,8 @@
 /**
  * Moving bytes for the local executor: streaming into a file while hashing, copy with reflink
- * feature detection, tree walking and copying, and the cross-device move fallback. Builds on the
- * errno / fsync helpers of local-fs.ts (which re-exports everything here). Nothing here knows
- * about plans or transactions.
+ * feature detection, tree walking and copying, and the scratch names of the cross-device move
+ * (the move itself is local-xdev.ts, through held directories). Builds on the errno / fsync
+ * helpers of local-fs.ts. Nothing here knows about plans or transactions.
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { AccessDeniedError, PayloadTooLargeError, TreeTooLargeError } from '../errors';
-import type { KnownContent, SpecialModeOptions } from './executor';
+import type { KnownContent } from './executor';
 import { chownQuietly, errnoOf, fsyncDir, fsyncFile } from './local-fs';
 import { type OpenedSource, openKnownFile, openWriteSource } from './local-source';
 import { permittedMode } from './special-modes';
@@ -338,30 +338,7 @@ export async function copyTree(
 }
 
 /**
- * Copies a file's bytes into a new file created 0600 (never replacing anything). Unlike
- * fs.copyFile, which gives the copy the source's full mode the moment it exists, no instant shows
- * a setuid copy owned by the worker; the caller sets the real mode and owner afterwards.
- */
-async function copyBytesPrivately(srcAbs: string, destAbs: string): Promise<number> {
-  const src = await openKnownFile(srcAbs, path.basename(srcAbs));
-  let dest: fs.FileHandle | null = null;
-  try {
-    dest = await fs.open(destAbs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
-    let bytes = 0;
-    for await (const chunk of src.stream(CHUNK_BYTES)) {
-      await writeFully(dest, chunk as Buffer);
-      bytes += (chunk as Buffer).byteLength;
-    }
-    src.assertComplete(bytes);
-    return bytes;
-  } finally {
-    await dest?.close();
-    await src.close();
-  }
-}
-
-/**
- * Deterministic scratch names {@link moveAcrossDevices} uses: the copy is built at `tmp` (next to
+ * Deterministic scratch names the cross-device move (local-xdev.ts) uses: the copy is built at `tmp` (next to
  * the destination, so its final rename is atomic) and the source is renamed to `trash` (next to
  * the source) before it is removed. A crash can leave either behind; callers that know a move
  * happened may delete them.
@@ -375,50 +352,3 @@ export function crossDeviceScratch(fromAbs: string, toAbs: string): { tmp: strin
 
 /** Recognises the names {@link crossDeviceScratch} produces (listings and drift detection skip them). */
 export { isFilestoreScratchName } from './scratch-names';
-
-/**
- * Moves a file, symlink or directory tree to another file system, where rename() fails with
- * EXDEV: copy (keeping mode, owner where permitted, and mtimes; setuid / setgid / sticky only
- * with `opts.allowSpecialModes`) into a scratch name next to the destination, fsync, rename into
- * place (replacing a file there), then rename the source aside and remove it. At every instant
- * one complete copy is reachable under its real name: a crash before the destination rename
- * leaves the source intact; after it, the destination is complete.
- *
- * @returns bytes copied.
- */
-export async function moveAcrossDevices(fromAbs: string, toAbs: string, opts: SpecialModeOptions = {}): Promise<number> {
-  const { tmp, trash } = crossDeviceScratch(fromAbs, toAbs);
-  await fs.rm(tmp, { recursive: true, force: true });
-  const entries = await walkTree(fromAbs, path.basename(fromAbs));
-  let bytes = 0;
-  await copyTree(
-    fromAbs,
-    tmp,
-    entries,
-    async (_entry, src, dest) => {
-      bytes += await copyBytesPrivately(src, dest);
-    },
-    { keepTimes: true, keepOwner: true, allowSpecialModes: opts.allowSpecialModes },
-  );
-  await fs.rename(tmp, toAbs);
-  await fsyncDir(path.dirname(toAbs));
-  await fs.rm(trash, { recursive: true, force: true });
-  await fs.rename(fromAbs, trash);
-  await fsyncDir(path.dirname(fromAbs));
-  await fs.rm(trash, { recursive: true, force: true });
-  return bytes;
-}
-
-/**
- * rename(), falling back to {@link moveAcrossDevices} when the two paths are on different file
- * systems (whose copy drops setuid / setgid / sticky unless `opts.allowSpecialModes`).
- */
-export async function renameAnywhere(fromAbs: string, toAbs: string, opts: SpecialModeOptions = {}): Promise<number> {
-  try {
-    await fs.rename(fromAbs, toAbs);
-    return 0;
-  } catch (err) {
-    if (errnoOf(err) !== 'EXDEV') throw err;
-    return moveAcrossDevices(fromAbs, toAbs, opts);
-  }
-}

@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LocalExecutor } from '../../src/executors/local-executor';
-import { moveAcrossDevices } from '../../src/executors/local-transfer';
+import { MountDirs } from '../../src/executors/local-mount-dirs';
+import { moveAcrossHeld } from '../../src/executors/local-xdev';
 import { createTestStack, type TestStack } from '../helpers/stack';
 
 const isRoot = process.getuid?.() === 0;
@@ -111,8 +112,21 @@ describeRoot('copy', () => {
   });
 });
 
+/** Moves `fromAbs` to `toAbs` with the executors' cross-device move, through held parent directories. */
+async function moveAcross(fromAbs: string, toAbs: string, opts: { allowSpecialModes?: boolean } = {}): Promise<number> {
+  const [fromRoot, toRoot] = [await fs.realpath(path.dirname(fromAbs)), await fs.realpath(path.dirname(toAbs))];
+  const from = await new MountDirs(fromRoot, 'xdev-from').openDir('');
+  const to = await new MountDirs(toRoot, 'xdev-to').openDir('');
+  try {
+    return await moveAcrossHeld(from, path.basename(fromAbs), to, path.basename(toAbs), opts);
+  } finally {
+    await from.close();
+    await to.close();
+  }
+}
+
 describeRoot('move across devices', () => {
-  test('moveAcrossDevices drops special bits from what it creates, keeps owner and the rest', async () => {
+  test('the cross-device move drops special bits from what it creates, keeps owner and the rest', async () => {
     const dir = await fs.mkdtemp(path.join(stack.tmp, 'xdev-'));
     await fs.mkdir(path.join(dir, 'from', 'sub'), { recursive: true });
     await fs.writeFile(path.join(dir, 'from', 'sub', 'tool'), 'x');
@@ -122,17 +136,17 @@ describeRoot('move across devices', () => {
     await fs.writeFile(path.join(dir, 'single'), 'y');
     await fs.chmod(path.join(dir, 'single'), 0o6750);
 
-    await moveAcrossDevices(path.join(dir, 'from'), path.join(dir, 'to'));
-    await moveAcrossDevices(path.join(dir, 'single'), path.join(dir, 'single-moved'));
+    await moveAcross(path.join(dir, 'from'), path.join(dir, 'to'));
+    await moveAcross(path.join(dir, 'single'), path.join(dir, 'single-moved'));
     const tool = await fs.stat(path.join(dir, 'to', 'sub', 'tool'));
     expect(tool.mode & 0o7777).toBe(0o755);
     expect([tool.uid, tool.gid]).toEqual([1234, 1234]);
     expect(await modeOf(path.join(dir, 'to', 'sub'))).toBe(0o775);
     expect(await modeOf(path.join(dir, 'single-moved'))).toBe(0o750);
 
-    await moveAcrossDevices(path.join(dir, 'to'), path.join(dir, 'kept'), { allowSpecialModes: true });
+    await moveAcross(path.join(dir, 'to'), path.join(dir, 'kept'), { allowSpecialModes: true });
     await fs.chmod(path.join(dir, 'single-moved'), 0o6750);
-    await moveAcrossDevices(path.join(dir, 'single-moved'), path.join(dir, 'single-kept'), { allowSpecialModes: true });
+    await moveAcross(path.join(dir, 'single-moved'), path.join(dir, 'single-kept'), { allowSpecialModes: true });
     expect(await modeOf(path.join(dir, 'kept', 'sub', 'tool'))).toBe(0o755); // already stripped above
     expect(await modeOf(path.join(dir, 'single-kept'))).toBe(0o6750);
   });

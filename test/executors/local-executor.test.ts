@@ -7,7 +7,9 @@ import { createExecutor } from '../../src/executors/index';
 import { LocalExecutor, type LocalExecutorHooks, type MutationStep } from '../../src/executors/local-executor';
 import type { Plan } from '../../src/executors/local-staging';
 import { MemoryPlanStore } from '../../src/executors/plan-store';
-import { crossDeviceScratch, moveAcrossDevices } from '../../src/executors/local-transfer';
+import { MountDirs } from '../../src/executors/local-mount-dirs';
+import { crossDeviceScratch } from '../../src/executors/local-transfer';
+import { moveAcrossHeld } from '../../src/executors/local-xdev';
 import { registry } from '../../src/metrics';
 import { STAGING_DIR, resolveInsideRoot } from '../../src/paths';
 import { codeOf, describeExecutorBehaviour, sha256 } from './executor-behaviour';
@@ -43,6 +45,19 @@ async function openAt(root: string, opts: { readOnly?: boolean; hooks?: LocalExe
     { id: 'test-mount', kind: 'local', rootPath: root, readOnly: opts.readOnly ?? false },
     { planStore: planStoreOf(root), ...opts.hooks },
   );
+}
+
+/** Moves `fromAbs` to `toAbs` with the executors' cross-device move, through held parent directories. */
+async function moveAcross(fromAbs: string, toAbs: string, opts: { allowSpecialModes?: boolean } = {}): Promise<number> {
+  const [fromRoot, toRoot] = [await fs.realpath(path.dirname(fromAbs)), await fs.realpath(path.dirname(toAbs))];
+  const from = await new MountDirs(fromRoot, 'xdev-from').openDir('');
+  const to = await new MountDirs(toRoot, 'xdev-to').openDir('');
+  try {
+    return await moveAcrossHeld(from, path.basename(fromAbs), to, path.basename(toAbs), opts);
+  } finally {
+    await from.close();
+    await to.close();
+  }
 }
 
 /** Everything on disk below `root` except staging: kind, mode, content hash, link target. */
@@ -397,7 +412,7 @@ describe('LocalExecutor (local-only behaviour)', () => {
     });
   });
 
-  describe('moveAcrossDevices (EXDEV fallback)', () => {
+  describe('moveAcrossHeld (EXDEV fallback)', () => {
     const shm = '/dev/shm';
     let other: string;
     beforeAll(async () => {
@@ -408,7 +423,7 @@ describe('LocalExecutor (local-only behaviour)', () => {
     it('moves a file and a tree to another file system, keeping content, modes and mtimes', async () => {
       const [a, b] = [await fs.stat(root), await fs.stat(other)];
       // Where /dev/shm is a separate tmpfs this crosses devices; elsewhere it still must move correctly.
-      if (a.dev === b.dev) console.warn('moveAcrossDevices test: /dev/shm is not a separate device here');
+      if (a.dev === b.dev) console.warn('moveAcrossHeld test: /dev/shm is not a separate device here');
       await fs.writeFile(path.join(root, 'f.bin'), big());
       await fs.chmod(path.join(root, 'f.bin'), 0o640);
       const mtime = new Date('2020-01-02T03:04:05.000Z');
@@ -419,13 +434,13 @@ describe('LocalExecutor (local-only behaviour)', () => {
       await fs.chmod(path.join(root, 'tree', 'sub'), 0o750);
       const treeBefore = await diskState(path.join(root, 'tree'));
 
-      expect(await moveAcrossDevices(path.join(root, 'f.bin'), path.join(other, 'f.bin'))).toBe(big().length);
+      expect(await moveAcross(path.join(root, 'f.bin'), path.join(other, 'f.bin'))).toBe(big().length);
       const st = await fs.stat(path.join(other, 'f.bin'));
       expect(st.mode & 0o7777).toBe(0o640);
       expect(st.mtime.toISOString()).toBe(mtime.toISOString());
       expect(sha256(await fs.readFile(path.join(other, 'f.bin')))).toBe(sha256(big()));
 
-      await moveAcrossDevices(path.join(root, 'tree'), path.join(other, 'tree'));
+      await moveAcross(path.join(root, 'tree'), path.join(other, 'tree'));
       expect(await diskState(path.join(other, 'tree'))).toEqual(treeBefore);
       expect(await fs.readdir(root)).toEqual([]);
       expect(await fs.readdir(other)).toEqual(['f.bin', 'tree']);
@@ -438,7 +453,7 @@ describe('LocalExecutor (local-only behaviour)', () => {
       await fs.writeFile(to, 'old');
       const { tmp } = crossDeviceScratch(from, to);
       await fs.writeFile(tmp, 'half-copied garbage');
-      await moveAcrossDevices(from, to);
+      await moveAcross(from, to);
       expect(await fs.readFile(to, 'utf8')).toBe('new');
       expect(await readOrNull(from)).toBeNull();
       expect(await readOrNull(tmp)).toBeNull();
