@@ -134,7 +134,11 @@ async function removeCreatedDir(mount: MountDirs, rel: string): Promise<boolean>
  * @returns whether anything visible on the mount changed.
  */
 export async function undoPlan(_rootReal: string, staging: TxStaging, plan: Plan): Promise<boolean> {
-  if (plan.undone) return plan.undone.changed;
+  if (plan.undone) {
+    // A crash between recording the undo and dropping staging leaves the folder: finish that.
+    await staging.remove();
+    return plan.undone.changed;
+  }
   // Committed and finalized: its backups are gone and the catalog records it; nothing to undo.
   if (plan.finalized) return false;
   await staging.guard();

@@ -96,3 +96,14 @@ test('a move that crashed after recording its plan, before its rename: a file a 
   expect(await fs.readFile(path.join(root, 'dst', 'moved.txt'), 'utf8')).toBe("a user's own file");
   expect(await fs.readFile(path.join(root, 'src.txt'), 'utf8')).toBe('mine to move');
 });
+
+test('an undo that crashed after recording itself, before dropping staging: the retry finishes the cleanup and answers the same', async () => {
+  const ex = await open();
+  await ex.write('u/f.txt', { kind: 'inline', data: Buffer.from('u') }, { txId: 'undo-tx' });
+  expect(await ex.undo('undo-tx')).toEqual({ undone: true });
+  // The state that crash leaves: the plan says undone, the staging folder is still there.
+  await fs.mkdir(path.join(root, STAGING_DIR, 'undo-tx'), { mode: 0o700 });
+  await fs.writeFile(path.join(root, STAGING_DIR, 'undo-tx', 'backup'), 'left over');
+  expect(await ex.undo('undo-tx')).toEqual({ undone: true });
+  expect(await fs.readdir(path.join(root, STAGING_DIR))).toEqual([]);
+});
