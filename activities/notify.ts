@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { CHANGES_CHANNEL, changeEventOf } from '../src/change-events';
+import { ServiceUnavailableError } from '../src/errors';
 import type { MutationResult } from '../src/mutations';
 
 export function createNotifyActivities(deps: { redis: Pick<Redis, 'publish'> }) {
@@ -14,7 +15,13 @@ export function createNotifyActivities(deps: { redis: Pick<Redis, 'publish'> }) 
    * repeats the event.
    */
   async function publishChange(input: { result: MutationResult }): Promise<void> {
-    await deps.redis.publish(CHANGES_CHANNEL, JSON.stringify(changeEventOf(input.result)));
+    try {
+      await deps.redis.publish(CHANGES_CHANNEL, JSON.stringify(changeEventOf(input.result)));
+    } catch (err) {
+      // Redis client errors carry no code to classify them by; here every one means "Redis did not
+      // take it", which is transient by nature: typed as such, it is retried without bound.
+      throw new ServiceUnavailableError('redis', (err as Error).message);
+    }
   }
 
   return { publishChange };

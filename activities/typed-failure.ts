@@ -28,13 +28,6 @@ export interface TypedFailureOptions {
 export const DEFAULT_MAX_UNKNOWN_ERROR_ATTEMPTS = 5;
 
 /**
- * Activities whose unclassified errors keep retrying without bound: publishing the change event of
- * a mutation that already committed must eventually succeed (a lost event cannot be recovered),
- * and its only failures are Redis client errors, which carry no code to classify them by.
- */
-const UNBOUNDED = new Set(['publishChange']);
-
-/**
  * Postgres SQLSTATE classes that mean "try again later": connection exception (08), transaction
  * rollback — serialization failure, deadlock (40), insufficient resources (53), operator
  * intervention — shutdown, cancel (57), system error (58).
@@ -103,7 +96,7 @@ export function withTypedFailures<T extends Record<string, AnyFn>>(activities: T
         // Temporal's own failures (cancellation, an explicit ApplicationFailure) say what they mean.
         if (err instanceof ApplicationFailure || err instanceof CancelledFailure) throw err;
         const state = attemptState();
-        if (!state || state.cancelled || UNBOUNDED.has(name) || isKnownTransient(err) || state.attempt < bound) throw err;
+        if (!state || state.cancelled || isKnownTransient(err) || state.attempt < bound) throw err;
         const e = err instanceof Error ? err : new Error(String(err));
         throw typedFailure(
           new InternalError(`${name} failed ${state.attempt} times with an unclassified error: ${e.name}: ${scrubbedMessage(e)}`, {

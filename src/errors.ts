@@ -232,6 +232,15 @@ export class BackendFaultError extends FilestoreError {
     super('BACKEND_FAULT', message, { details });
   }
 }
+/**
+ * A service Filestore depends on (Redis for change events) did not take a request. Retryable
+ * without bound: what waits for it — a committed mutation's change event — must eventually go out.
+ */
+export class ServiceUnavailableError extends FilestoreError {
+  constructor(service: string, reason: string) {
+    super('SERVICE_UNAVAILABLE', `${service} is unavailable: ${reason}`, { retryable: true, details: { service } });
+  }
+}
 /** A transient I/O condition (EIO, ENOSPC, EAGAIN, ESTALE, …): retried with backoff until it clears. */
 export class BackendIoError extends FilestoreError {
   constructor(message: string, details: Details = {}) {
@@ -281,6 +290,7 @@ export class FenceLostError extends FilestoreError {
 
 const REGISTRY = {
   FilestoreError,
+  ServiceUnavailableError,
   StagingTamperedError,
   TransactionBusyError,
   FenceLostError,

@@ -138,6 +138,17 @@ test('a Redis client with the worker options fails a publish fast while Redis is
   }
 });
 
+test('a publish Redis does not take fails as SERVICE_UNAVAILABLE, retryable: never bounded like an unknown error', async () => {
+  const dead = openRedis('redis://127.0.0.1:1');
+  try {
+    const { publishChange } = createNotifyActivities({ redis: dead });
+    const result = { status: 'COMMITTED', journalId: 'j', workflowId: 'w', op: 'write', mountId: MOUNT, path: 'p', targetPath: null, node: null, nodesAffected: 1, bytesWritten: 1, committedAt: new Date().toISOString() } as const;
+    await expect(publishChange({ result })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true });
+  } finally {
+    dead.disconnect();
+  }
+});
+
 test('a publish that fails is retried by Temporal until it lands: the workflow completes after it, with one event', async () => {
   let attempts = 0;
   // Last: restarts this file's worker with a publish that fails its first two attempts before reaching Redis.
