@@ -1,5 +1,5 @@
 /**
- * The one backend contract. Local disks implement it now, S3 later; callers ask
+ * The one backend contract, for local disks (src/executors/local/) and S3 (src/executors/s3/); callers ask
  * {@link Executor.capabilities} what a backend can do instead of branching on its type.
  * What a backend cannot do throws `UnsupportedError`; it is never faked.
  *
@@ -30,6 +30,21 @@ export interface Capabilities {
   posixMode: boolean;
   /** Real directories (not just key prefixes). */
   directories: boolean;
+  /** A create can be made conditional on nothing being there (O_EXCL / `If-None-Match: *`). */
+  conditionalCreate: boolean;
+  /** The backend keeps earlier versions of what it overwrites (a versioned bucket). */
+  versioning: boolean;
+  /** Longest key/path in bytes (S3: 1,024), or null when only the host's limits apply. */
+  maxKeyBytes: number | null;
+  /** Multipart limits (S3: 10,000 parts of 5 MiB–5 GiB), or null without multipart. */
+  multipartLimits: { maxParts: number; minPartBytes: number; maxPartBytes: number } | null;
+}
+
+/** Options of {@link Executor.openRead}. */
+export interface ReadOptions {
+  /** Byte range to read, `end` inclusive (as HTTP Range); absent reads the whole file. */
+  range?: { start: number; end?: number };
+  signal?: AbortSignal;
 }
 
 /** Metadata of one node as the backend reports it (what the catalog records). */
@@ -37,10 +52,16 @@ export interface NodeMeta {
   path: string;
   kind: NodeKind;
   size: number;
-  /** Hex sha256 of the content; null for directories and where it is not known without a second read. */
+  /**
+   * Hex sha256 of the content; null for directories and where it is not known without a second read.
+   * From stat: the hash the backend stores with the object (S3: x-amz-meta-sha256, as Filestore's
+   * writes set it), null where the backend does not store it; never computed by reading.
+   */
   sha256: string | null;
   etag?: string | null;
   storageClass?: string | null;
+  /** S3: the object's version id in a versioned bucket; null/absent for local and unversioned buckets. */
+  versionId?: string | null;
   mode: number | null;
   uid: number | null;
   gid: number | null;
@@ -70,6 +91,12 @@ export interface MutationOptions {
   txId: string;
   /** Called as bytes are written (for activity heartbeats and progress). */
   onProgress?: (bytesDone: number) => void;
+  /**
+   * Called with resumable state once it is durable (an S3 multipart upload's `{ uploadId,
+   * partSize, partsDone }`): the execute activity puts it in its heartbeat details, so the Web UI's
+   * pending activity shows where a long upload stands. The durable copy is the plan.
+   */
+  onCheckpoint?: (state: Record<string, unknown>) => void;
   /** Aborts a long copy or write (activity cancellation). */
   signal?: AbortSignal;
   /**
@@ -172,6 +199,8 @@ export interface ListOptions {
   recursive?: boolean;
   /** Stop after this many entries. */
   limit?: number;
+  /** Entries fetched from the backend per request (S3 `MaxKeys`). @defaultValue 1000 */
+  pageSize?: number;
   /**
    * Receives each entry below the listed directory that cannot be read (permissions, a path too
    * long for the host, a symlink loop) with its typed error; the listing skips it and goes on.
@@ -179,18 +208,42 @@ export interface ListOptions {
    * becomes one report instead of a failed scan.
    */
   onUnreadable?: (path: string, err: unknown) => void;
+  /**
+   * Yield a recursive listing in UTF-8 byte order of the paths (src/path-order.ts), the catalog
+   * index's order, so a caller can merge it with the catalog range by range. Local walks sort
+   * each directory for it; S3 lists its keys in that order anyway. A caller relying on the order
+   * still checks it (an S3-compatible server may not sort). @defaultValue false
+   */
+  sorted?: boolean;
+  /** Metadata reads a sorted local walk keeps in flight (lstat on the libuv threadpool). @defaultValue 1 */
+  concurrency?: number;
 }
 
 export interface Executor {
   readonly mountId: string;
   readonly backend: BackendKind;
   capabilities(): Capabilities;
-  /** Metadata of a node, or null when nothing is there. sha256 is null (stat never reads content). */
+  /**
+   * Metadata of a node, or null when nothing is there. stat never reads content: sha256 is the hash
+   * the backend stores with the object (S3: x-amz-meta-sha256), null where the backend does not
+   * store it; never computed by reading (use checksum for that).
+   */
   stat(path: string): Promise<NodeMeta | null>;
   /** Hex sha256 of a file's current content (reads it; for drift checks, never on the write path). */
   checksum(path: string): Promise<string>;
-  /** Children of a directory (or its whole subtree), staging excluded, sorted by path. */
-  list(path: string, opts?: ListOptions): Promise<NodeMeta[]>;
+  /**
+   * Children of a directory (or its whole subtree), staging excluded, fetched page by page as the
+   * caller iterates (an S3 prefix can hold millions of keys): memory stays bounded by one page.
+   * Order is the backend's (local: the file system's, depth first; S3: key order); callers sort if they need to.
+   */
+  list(path: string, opts?: ListOptions): AsyncIterable<NodeMeta>;
+  /**
+   * The content of a file as a stream (optionally a byte range), so bytes can leave the backend:
+   * cross-mount copies, downloads, checks. Never follows a path out of the mount.
+   *
+   * @throws NotFoundError, IsADirectoryError
+   */
+  openRead(path: string, opts?: ReadOptions): Promise<Readable>;
   mkdir(path: string, opts: MkdirOptions): Promise<MutationOutcome>;
   write(path: string, source: WriteSource, opts: WriteOptions): Promise<MutationOutcome>;
   copy(src: string, dst: string, opts: CopyOptions): Promise<MutationOutcome>;
@@ -200,6 +253,12 @@ export interface Executor {
   undo(txId: string, opts?: TxControlOptions): Promise<{ undone: boolean }>;
   /** Drops transaction `txId`'s staging and backups. Idempotent. */
   finalize(txId: string, opts?: TxControlOptions): Promise<void>;
+  /**
+   * Aborts multipart uploads under the mount that no live transaction owns and that are older
+   * than `opts.olderThan` (the janitor's pass); returns how many. Absent where a backend has no
+   * server-side upload state (local).
+   */
+  sweepStaleUploads?(opts: { olderThan: Date; paths: readonly string[]; busy(path: string): boolean; pending(txId: string): boolean }): Promise<number>;
   /** Transaction ids that still have staging (crash leftovers), for operators and tests. */
   pendingTransactions(): Promise<string[]>;
   /**
@@ -211,11 +270,39 @@ export interface Executor {
   resolve?(paths: string[]): Promise<string[]>;
 }
 
+/** Where an S3 mount lives and how it writes (the backend_mounts row's S3 columns and options). */
+export interface S3Location {
+  bucket: string;
+  /** Key prefix without leading or trailing slash ('' for the whole bucket). */
+  prefix: string;
+  /** Endpoint URL for S3-compatible servers (MinIO); absent means AWS (or FILESTORE_S3_ENDPOINT). */
+  endpoint?: string | null;
+  region?: string | null;
+  /** Path-style addressing (`http://host/bucket/key`), which MinIO needs. */
+  pathStyle?: boolean;
+  /** Shared-config profile whose credentials the mount uses; absent uses the default provider chain. */
+  profile?: string | null;
+  storageClass?: string | null;
+  /** Canned ACL sent on every write and copy. */
+  acl?: string | null;
+  sse?: 'AES256' | 'aws:kms' | null;
+  kmsKeyId?: string | null;
+}
+
 /** A mount as the executors need it (a projection of the backend_mounts row). */
 export interface MountSpec {
   id: string;
   kind: BackendKind;
   /** Local mounts: absolute root directory on the host. */
   rootPath?: string | null;
+  /** S3 mounts: bucket, prefix and write settings. */
+  s3?: S3Location | null;
   readOnly: boolean;
+}
+
+/** Every entry of `executor.list(path, opts)` in one array, sorted by path: for callers that need the whole (bounded) listing at once. */
+export async function listAll(executor: Pick<Executor, 'list'>, path: string, opts?: ListOptions): Promise<NodeMeta[]> {
+  const out: NodeMeta[] = [];
+  for await (const meta of executor.list(path, opts)) out.push(meta);
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs/promises';
 import { InvalidRequestError } from '../errors';
-import type { LocalExecutorHooks, MutationStep } from './local-executor';
+import type { LocalExecutorHooks, MutationStep } from './local/local-executor';
 
 const STEPS: MutationStep[] = ['plan-saved', 'dirs-created', 'data-staged', 'backup-taken', 'committed'];
 

@@ -2,17 +2,17 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { MutationOutcome } from '../../src/executors/executor';
+import { type MutationOutcome, listAll } from '../../src/executors/executor';
 import { createExecutor } from '../../src/executors/index';
-import { LocalExecutor, type LocalExecutorHooks, type MutationStep } from '../../src/executors/local-executor';
-import type { Plan } from '../../src/executors/local-staging';
+import { LocalExecutor, type LocalExecutorHooks, type MutationStep } from '../../src/executors/local/local-executor';
+import type { Plan } from '../../src/executors/local/local-staging';
 import { MemoryPlanStore } from '../../src/executors/plan-store';
-import { MountDirs } from '../../src/executors/local-mount-dirs';
-import { crossDeviceScratch } from '../../src/executors/local-transfer';
-import { moveAcrossHeld } from '../../src/executors/local-xdev';
+import { MountDirs } from '../../src/executors/local/local-mount-dirs';
+import { crossDeviceScratch } from '../../src/executors/local/local-transfer';
+import { moveAcrossHeld } from '../../src/executors/local/local-xdev';
 import { registry } from '../../src/metrics';
 import { STAGING_DIR, resolveInsideRoot } from '../../src/paths';
-import { codeOf, describeExecutorBehaviour, sha256 } from './executor-behaviour';
+import { codeOf, describeExecutorBehaviour, readAll, sha256 } from './behaviour';
 
 const made: string[] = [];
 async function tempDir(prefix = 'filestore-local-', base = os.tmpdir()): Promise<string> {
@@ -81,20 +81,38 @@ async function diskState(root: string): Promise<Record<string, string>> {
   return out;
 }
 
-describeExecutorBehaviour('local', async () => {
-  const root = await tempDir();
-  return {
-    executor: await openAt(root),
-    cleanup: () => fs.rm(root, { recursive: true, force: true }),
-    readFile: (p) => readOrNull(path.join(root, p)),
-  };
-});
-
-// The same suite once more without a raw reader, so the content-by-probe-copy path that backends
-// without one rely on is itself exercised.
-describeExecutorBehaviour('local (content checked through probe copies)', async () => {
-  const root = await tempDir();
-  return { executor: await openAt(root), cleanup: () => fs.rm(root, { recursive: true, force: true }) };
+describeExecutorBehaviour('local', {
+  // Declared, not asked: the suite is built from these before any executor exists (its first test checks them).
+  capabilities: {
+    atomicRename: true,
+    serverSideCopy: true,
+    multipart: false,
+    posixMode: true,
+    directories: true,
+    conditionalCreate: true,
+    versioning: false,
+    maxKeyBytes: null,
+    multipartLimits: null,
+  },
+  symlinks: true,
+  create: async () => {
+    const root = await tempDir();
+    return {
+      executor: await openAt(root),
+      cleanup: () => fs.rm(root, { recursive: true, force: true }),
+      readRaw: (p) => readOrNull(path.join(root, p)),
+      async writeRaw(p, data) {
+        await fs.mkdir(path.dirname(path.join(root, p)), { recursive: true });
+        await fs.writeFile(path.join(root, p), data);
+      },
+      async linkOutside(p, content) {
+        const outside = path.join(await tempDir('filestore-outside-'), 'target');
+        await fs.writeFile(outside, content);
+        await fs.mkdir(path.dirname(path.join(root, p)), { recursive: true });
+        await fs.symlink(outside, path.join(root, p));
+      },
+    };
+  },
 });
 
 describe('LocalExecutor (local-only behaviour)', () => {
@@ -123,11 +141,10 @@ describe('LocalExecutor (local-only behaviour)', () => {
       expect(await fs.readFile(path.join(root, 'a.txt'), 'utf8')).toBe('a');
     });
 
-    it('createExecutor opens local mounts and refuses S3 with UNSUPPORTED', async () => {
+    it('createExecutor opens local mounts', async () => {
       const local = await createExecutor({ id: 'l', kind: 'local', rootPath: root, readOnly: false });
       expect(local.backend).toBe('local');
       expect(local.mountId).toBe('l');
-      expect(await codeOf(createExecutor({ id: 's', kind: 's3', readOnly: false }))).toBe('UNSUPPORTED');
     });
   });
 
@@ -160,14 +177,14 @@ describe('LocalExecutor (local-only behaviour)', () => {
         ex.delete('out/secret.txt', { txId: 'a11' }),
         ex.stat('out/secret.txt'),
         ex.stat('secret-link'),
-        ex.list('out'),
+        listAll(ex, 'out'),
       ];
       for (const attempt of attempts) expect(await codeOf(attempt)).toBe('SYMLINK_ESCAPE');
       expect(await diskState(root)).toEqual(rootBefore);
       expect(await diskState(outside)).toEqual(outsideBefore);
       expect(await ex.pendingTransactions()).toEqual([]);
       // Listing never reports metadata from outside the mount either.
-      expect((await ex.list('')).map((m) => m.path)).toEqual(['ok.txt']);
+      expect((await listAll(ex, '')).map((m) => m.path)).toEqual(['ok.txt']);
     });
 
     it('allows links that stay inside the mount', async () => {
@@ -176,8 +193,12 @@ describe('LocalExecutor (local-only behaviour)', () => {
       await ex.write('in/x.txt', { kind: 'inline', data: Buffer.from('inside') }, { txId: 'i1' });
       expect(await fs.readFile(path.join(root, 'real', 'x.txt'), 'utf8')).toBe('inside');
       expect(await ex.stat('in/x.txt')).toMatchObject({ kind: 'file', size: 6 });
-      expect((await ex.list('')).find((m) => m.path === 'in')).toMatchObject({ kind: 'directory' });
+      expect((await listAll(ex, '')).find((m) => m.path === 'in')).toMatchObject({ kind: 'directory' });
       expect(await resolveInsideRoot(ex.rootReal, 'in/x.txt')).toBe(path.join(ex.rootReal, 'in', 'x.txt'));
+      // openRead reads an in-mount link at its real target, as a copy's source is read.
+      await fs.symlink('real/x.txt', path.join(root, 'x-link'));
+      expect((await readAll(await ex.openRead('in/x.txt'))).toString()).toBe('inside');
+      expect((await readAll(await ex.openRead('x-link'))).toString()).toBe('inside');
     });
   });
 
@@ -235,6 +256,56 @@ describe('LocalExecutor (local-only behaviour)', () => {
     });
   });
 
+  describe('streaming list', () => {
+    const openFds = async (): Promise<number> => (await fs.readdir('/proc/self/fd')).length;
+
+    it('reads each directory only when the walk reaches it (nothing is collected up front)', async () => {
+      for (let i = 0; i < 5; i++) {
+        await fs.mkdir(path.join(root, `d${i}`));
+        await fs.writeFile(path.join(root, `d${i}`, 'f'), `${i}`);
+      }
+      const seen: string[] = [];
+      for await (const m of ex.list('', { recursive: true })) {
+        if (seen.length === 0) {
+          // The first entry is a top-level directory; the others are not opened yet, so what
+          // lands in them now must show up in this very listing.
+          for (let i = 0; i < 5; i++) if (m.path !== `d${i}`) await fs.writeFile(path.join(root, `d${i}`, 'late'), 'late');
+        }
+        seen.push(m.path);
+      }
+      expect(seen.filter((p) => p.endsWith('/late'))).toHaveLength(4);
+      expect(seen.filter((p) => p.endsWith('/f'))).toHaveLength(5);
+    });
+
+    it('walks a tree deeper than the directories it keeps open, each entry once', async () => {
+      const segs = Array.from({ length: 45 }, (_, i) => `l${i}`);
+      await fs.mkdir(path.join(root, ...segs), { recursive: true });
+      for (let depth = 1; depth <= segs.length; depth++) {
+        await fs.writeFile(path.join(root, ...segs.slice(0, depth), 'f'), 'x');
+        if (depth % 10 === 0) await fs.mkdir(path.join(root, ...segs.slice(0, depth), 'side'));
+      }
+      const all = (await listAll(ex, '', { recursive: true, pageSize: 3 })).map((m) => m.path);
+      expect(new Set(all).size).toBe(all.length);
+      expect(all).toHaveLength(45 * 2 + 4);
+      expect(all).toContain(`${segs.join('/')}/f`);
+    });
+
+    it('a consumer that stops early leaves no directory open', async () => {
+      for (let i = 0; i < 20; i++) await fs.mkdir(path.join(root, 'a', 'b', `c${i}`), { recursive: true });
+      await fs.writeFile(path.join(root, 'a', 'b', 'c0', 'f'), 'x');
+      const before = await openFds();
+      for (let round = 0; round < 20; round++) {
+        for await (const m of ex.list('', { recursive: true, pageSize: 2 })) if (m.path.split('/').length >= 3) break;
+        expect((await listAll(ex, '', { recursive: true, limit: 2 })).length).toBe(2);
+      }
+      expect(await openFds()).toBeLessThanOrEqual(before);
+    });
+
+    it('refuses a bad pageSize', async () => {
+      expect(await codeOf(listAll(ex, '', { pageSize: 0 }))).toBe('INVALID_REQUEST');
+    });
+  });
+
   describe('read-only mounts', () => {
     it('refuses every mutation before touching the disk, but reads, undo and finalize work', async () => {
       await fs.mkdir(path.join(root, 'd'));
@@ -251,7 +322,7 @@ describe('LocalExecutor (local-only behaviour)', () => {
       expect(await fs.readdir(root)).toEqual(before);
       expect(await fs.readFile(path.join(root, 'd', 'f.txt'), 'utf8')).toBe('ro');
       expect(await ro.stat('d/f.txt')).toMatchObject({ size: 2 });
-      expect((await ro.list('d')).map((m) => m.path)).toEqual(['d/f.txt']);
+      expect((await listAll(ro, 'd')).map((m) => m.path)).toEqual(['d/f.txt']);
       expect(await ro.undo('r2')).toEqual({ undone: false });
       await ro.finalize('r2');
       expect(await ro.pendingTransactions()).toEqual([]);

@@ -9,31 +9,23 @@ import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { AccessDeniedError, PayloadTooLargeError, TreeTooLargeError } from '../errors';
-import type { KnownContent } from './executor';
+import { AccessDeniedError, PayloadTooLargeError, TreeTooLargeError } from '../../errors';
+import type { KnownContent } from '../executor';
 import { chownQuietly, errnoOf, fsyncDir, fsyncFile } from './local-fs';
+import { copyHashed } from './local-pipelined-copy';
 import { type OpenedSource, openKnownFile, openWriteSource } from './local-source';
 import { permittedMode } from './special-modes';
 
-/** Chunk size for streamed reads: large enough for throughput, small enough for constant memory. */
-const CHUNK_BYTES = 4 * 1024 * 1024;
-/** onProgress fires at most once per this many bytes (plus once at the end). */
+/** onProgress of a streamed (not file) source fires at most once per this many bytes (plus once at the end). */
 const PROGRESS_STEP_BYTES = 4 * 1024 * 1024;
 
-/** Hex sha256 of a file, streamed in CHUNK_BYTES pieces. */
+/** Hex sha256 of a file, read in one pipelined pass (local-pipelined-copy.ts). */
 export async function hashFile(abs: string, label = 'file'): Promise<string> {
   // Through the non-blocking, regular-file-only open: a FIFO or device someone put in a mount
   // (stat reports it as a file) must not hang a libuv thread of the drift processor for ever.
   const source = await openKnownFile(abs, label);
   try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    for await (const chunk of source.stream(CHUNK_BYTES)) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).byteLength;
-    }
-    source.assertComplete(bytes);
-    return hash.digest('hex');
+    return (await copyHashed(source, null)).sha256;
   } finally {
     await source.close();
   }
@@ -75,13 +67,13 @@ function abortReason(signal: AbortSignal): unknown {
 
 /**
  * Streams `source` into a new file at `destAbs` (truncating any earlier attempt), hashing on the
- * fly so the content is read exactly once, with constant memory (each chunk is awaited onto disk
- * before the next is pulled). The file is fsynced before this resolves. On failure the partial
- * file is removed.
+ * fly so the content is read exactly once, with constant memory. The file is fsynced — once, at
+ * the end — before this resolves. On failure the partial file is removed.
  *
  * A file source is opened first, by {@link openWriteSource} under `opts.sourceRoots`, so a refused
  * source never creates `destAbs`; it is read through that descriptor only, up to the size it had
- * when opened.
+ * when opened, by the pipelined copy (local-pipelined-copy.ts: reading, hashing and writing
+ * overlap). Inline bytes and streams go through {@link pumpChunks}.
  */
 export async function streamIntoFile(source: ByteSource, destAbs: string, opts: TransferOptions = {}): Promise<TransferResult> {
   const { signal, maxBytes, onProgress } = opts;
@@ -93,11 +85,6 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
     await opened?.close().catch(() => undefined);
     throw err;
   }
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let nextProgress = PROGRESS_STEP_BYTES;
-  let readable: Readable | null = null;
-  let inFlight: Promise<void> | null = null;
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(destAbs, 'w', 0o666);
@@ -105,18 +92,46 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
     await opened?.close().catch(() => undefined);
     throw err;
   }
+  let result: TransferResult;
+  try {
+    result = opened
+      ? await copyHashed(opened, fh, { maxBytes, onProgress, signal })
+      : await pumpChunks(source as Extract<ByteSource, { kind: 'inline' | 'stream' }>, fh, opts);
+    await fh.sync();
+  } catch (err) {
+    await opened?.close().catch(() => undefined);
+    await fh.close().catch(() => undefined);
+    await fs.rm(destAbs, { force: true }).catch(() => undefined);
+    if (signal?.aborted) throw abortReason(signal);
+    throw err;
+  }
+  await opened?.close();
+  await fh.close();
+  onProgress?.(result.bytes);
+  return result;
+}
+
+/**
+ * Writes inline bytes or a stream's chunks to `fh` while hashing them; the write of one chunk runs
+ * on libuv's thread pool while this thread hashes it and the stream produces the next. Does not
+ * fsync. Every write has settled when it throws.
+ */
+async function pumpChunks(source: Extract<ByteSource, { kind: 'inline' | 'stream' }>, fh: fs.FileHandle, opts: TransferOptions): Promise<TransferResult> {
+  const { signal, maxBytes, onProgress } = opts;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let nextProgress = PROGRESS_STEP_BYTES;
+  let readable: Readable | null = null;
+  let inFlight: Promise<void> | null = null;
   try {
     let chunks: AsyncIterable<unknown> | Iterable<unknown>;
     if (source.kind === 'inline') {
       chunks = [source.data];
     } else {
-      const from = opened ? opened.stream(CHUNK_BYTES) : (source as { stream: Readable }).stream;
-      if (!Array.isArray(from)) {
-        readable = from as Readable;
-        // A stalled producer must still notice cancellation: the signal destroys the stream.
-        if (signal) addAbortSignal(signal, readable);
-      }
-      chunks = from;
+      readable = source.stream;
+      // A stalled producer must still notice cancellation: the signal destroys the stream.
+      if (signal) addAbortSignal(signal, readable);
+      chunks = readable;
     }
     for await (const raw of chunks) {
       if (signal?.aborted) throw abortReason(signal);
@@ -125,8 +140,6 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
       if (maxBytes !== undefined && bytes > maxBytes) {
         throw new PayloadTooLargeError(`content is larger than the limit of ${maxBytes} bytes`, { maxBytes });
       }
-      // Overlap: the write of this chunk runs on libuv's thread pool while this thread hashes it,
-      // and the read stream fetches the next one. Serially the three took ~2× as long (1 GiB).
       if (inFlight) await inFlight;
       inFlight = writeFully(fh, chunk);
       hash.update(chunk);
@@ -136,20 +149,11 @@ export async function streamIntoFile(source: ByteSource, destAbs: string, opts: 
       }
     }
     if (inFlight) await inFlight;
-    opened?.assertComplete(bytes);
-    await fh.sync();
   } catch (err) {
     await inFlight?.catch(() => undefined);
     readable?.destroy();
-    await opened?.close().catch(() => undefined);
-    await fh.close().catch(() => undefined);
-    await fs.rm(destAbs, { force: true }).catch(() => undefined);
-    if (signal?.aborted) throw abortReason(signal);
     throw err;
   }
-  await opened?.close();
-  await fh.close();
-  onProgress?.(bytes);
   return { bytes, sha256: hash.digest('hex') };
 }
 

@@ -3,9 +3,9 @@
  * staging folder, then renamed into place in one step, so the destination appears whole or not at
  * all. Resumable from any crash point the plan records.
  */
-import { AlreadyExistsError } from '../errors';
-import { joinPath } from '../paths';
-import type { CopyOptions, MutationOutcome, NodeMeta } from './executor';
+import { AlreadyExistsError } from '../../errors';
+import { joinPath } from '../../paths';
+import type { CopyOptions, MutationOutcome, NodeMeta } from '../executor';
 import { type HeldDir, removeTreeNoFollow, renameNoFollow } from './local-dirfd';
 import { nodeMetaFromStats } from './local-fs';
 import { copyFileData, copyTree, walkTree } from './local-transfer';

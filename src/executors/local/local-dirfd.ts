@@ -24,8 +24,8 @@
 import { constants as C, type BigIntStats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { NotADirectoryError, PathChangedError, SymlinkEscapeError } from '../errors';
-import { resolveInsideRoot } from '../paths';
+import { NotADirectoryError, PathChangedError, SymlinkEscapeError } from '../../errors';
+import { resolveInsideRoot } from '../../paths';
 
 /** O_PATH (Linux): an fd that names a directory without read permission on it. Not in fs.constants. */
 const O_PATH = 0o10000000;

@@ -9,7 +9,7 @@
 import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { SpecialModeOptions } from './executor';
+import type { SpecialModeOptions } from '../executor';
 import { type HeldDir, mkdirNoFollow, removeTreeNoFollow, renameNoFollow } from './local-dirfd';
 import { copyFileData, copyTree, crossDeviceScratch, walkTree } from './local-transfer';
 

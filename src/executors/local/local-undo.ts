@@ -8,8 +8,8 @@
  * PATH_CHANGED) rather than follow.
  */
 import fs from 'node:fs/promises';
-import { NotFoundError } from '../errors';
-import { baseName, parentPath } from '../paths';
+import { NotFoundError } from '../../errors';
+import { baseName, parentPath } from '../../paths';
 import { type HeldDir, removeTreeNoFollow, renameAnywhereNoFollow, renameNoFollow } from './local-dirfd';
 import { errnoOf } from './local-fs';
 import type { MountDirs } from './local-mount-dirs';

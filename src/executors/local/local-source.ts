@@ -12,16 +12,16 @@
  *  - the open file descriptor is re-checked: fstat says regular file, and it is the inode the walk
  *    saw, still at the place the walk proved inside the root (/proc/self/fd where there is one,
  *    else a second walk);
- *  - reads go through that descriptor only and stop at the size fstat reported at open, so a file
- *    that keeps growing (or /dev/zero) never streams past it; a file that shrinks is an error.
+ *  - reads go through that descriptor only ({@link OpenedSource.readAt}, positional) and stop at
+ *    the size fstat reported at open, so a file that keeps growing (or /dev/zero) never streams
+ *    past it; a file that shrinks is an error.
  *
  * Every refusal is a typed error thrown before a byte is read.
  */
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { AccessDeniedError, NotADirectoryError, NotFoundError, PayloadTooLargeError, SourceChangedError, SourceNotAllowedError } from '../errors';
+import { AccessDeniedError, NotADirectoryError, NotFoundError, PayloadTooLargeError, SourceChangedError, SourceNotAllowedError } from '../../errors';
 
 /** A source file opened for reading; the caller owns it and must {@link OpenedSource.close} it. */
 export interface OpenedSource {
@@ -29,8 +29,12 @@ export interface OpenedSource {
   readonly handle: fs.FileHandle;
   /** Size in bytes when it was opened; reads stop there. */
   readonly size: number;
-  /** A stream of bytes `[0, size)` from the descriptor (empty for an empty file). */
-  stream(highWaterMark?: number): Readable | Iterable<Buffer>;
+  /**
+   * Reads exactly `length` bytes at `position` into the start of `buf` (pread: several may run at
+   * once). Throws SourceChangedError when the file ends before them (it shrank), and refuses a
+   * range past the size seen at open.
+   */
+  readAt(buf: Buffer, position: number, length: number): Promise<void>;
   /** Throws SourceChangedError unless exactly `size` bytes were read. */
   assertComplete(bytesRead: number): void;
   close(): Promise<void>;
@@ -169,22 +173,27 @@ async function assertOpenedWhereWalked(fh: fs.FileHandle, st: BigIntStats, rootR
 
 function openedSource(fh: fs.FileHandle, size: number, source: string): OpenedSource {
   let closed = false;
+  const shrank = (bytesRead: number) =>
+    new SourceChangedError(`source ${JSON.stringify(source)} shrank while it was read (${bytesRead} of the ${size} bytes it had when opened)`, {
+      source,
+      size,
+      bytesRead,
+    });
   return {
     handle: fh,
     size,
-    stream(highWaterMark = 64 * 1024) {
-      // createReadStream refuses end = -1; an empty file is simply no chunks.
-      if (size === 0) return [];
-      return fh.createReadStream({ start: 0, end: size - 1, highWaterMark, autoClose: false, emitClose: false });
+    async readAt(buf: Buffer, position: number, length: number) {
+      if (position < 0 || length < 0 || position + length > size || length > buf.byteLength) {
+        throw new RangeError(`internal: read of ${length} bytes at ${position} outside the ${size} bytes of ${JSON.stringify(source)}`);
+      }
+      for (let done = 0; done < length; ) {
+        const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+        if (bytesRead === 0) throw shrank(position + done);
+        done += bytesRead;
+      }
     },
     assertComplete(bytesRead: number) {
-      if (bytesRead !== size) {
-        throw new SourceChangedError(`source ${JSON.stringify(source)} shrank while it was read (${bytesRead} of the ${size} bytes it had when opened)`, {
-          source,
-          size,
-          bytesRead,
-        });
-      }
+      if (bytesRead !== size) throw shrank(bytesRead);
     },
     async close() {
       if (closed) return;

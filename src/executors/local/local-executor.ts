@@ -7,7 +7,9 @@
  * the plan applied with its outcome. A crash between any two steps leaves a plan from which a
  * retry finishes the op and an undo restores the state before it.
  */
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import {
   PathChangedError,
@@ -19,15 +21,16 @@ import {
   NotADirectoryError,
   NotFoundError,
   ReadOnlyMountError,
-} from '../errors';
-import { bytesWritten, timeExecutor } from '../metrics';
-import { isStrictlyInside, normalizeMountPath, resolveInsideRoot } from '../paths';
+} from '../../errors';
+import { bytesWritten, timeExecutor } from '../../metrics';
+import { isStrictlyInside, normalizeMountPath, resolveInsideRoot } from '../../paths';
 import type {
   Capabilities,
   CopyOptions,
   DeleteOptions,
   Executor,
   ListOptions,
+  ReadOptions,
   MkdirOptions,
   MountSpec,
   MoveOptions,
@@ -37,19 +40,33 @@ import type {
   TxControlOptions,
   WriteOptions,
   WriteSource,
-} from './executor';
-import { assertSourceUsable, errnoOf, listEntries, mapFsError, nodeMetaFromStats, statOrNull } from './local-fs';
+} from '../executor';
+import { assertSourceUsable, errnoOf, iterateEntries, mapFsError, nodeMetaFromStats, statOrNull } from './local-fs';
+import { sortedEntries } from './local-sorted-walk';
+import { openNoFollow } from './local-dirfd';
 import { MountDirs } from './local-mount-dirs';
 import { applyDelete, applyMove, stageFileCopy } from './local-relocate';
 import { hashFile, streamIntoFile } from './local-transfer';
 import { type MutationStep, type Plan, TxStaging, commitStagedFile, guardOf, listStagedTransactions } from './local-staging';
 import { removeScratch, undoPlan } from './local-undo';
 import { createPlanDirs, hostPath, missingParents, q, runTransaction } from './local-transaction';
-import { MemoryPlanStore, type PlanStore } from './plan-store';
+import { MemoryPlanStore, type PlanStore } from '../plan-store';
 import { type TreeCopyContext, copyTreeInto } from './local-tree-copy';
 import { assertModeAllowed } from './special-modes';
 
 export type { MutationStep } from './local-staging';
+
+const LOCAL_CAPABILITIES: Capabilities = Object.freeze({
+  atomicRename: true,
+  serverSideCopy: true,
+  multipart: false,
+  posixMode: true,
+  directories: true,
+  conditionalCreate: true,
+  versioning: false,
+  maxKeyBytes: null,
+  multipartLimits: null,
+});
 
 /** Test seams of {@link LocalExecutor}. */
 export interface LocalExecutorHooks {
@@ -113,7 +130,7 @@ export class LocalExecutor implements Executor {
   }
 
   capabilities(): Capabilities {
-    return { atomicRename: true, serverSideCopy: true, multipart: false, posixMode: true, directories: true };
+    return { ...LOCAL_CAPABILITIES };
   }
 
   async stat(p: string): Promise<NodeMeta | null> {
@@ -135,8 +152,41 @@ export class LocalExecutor implements Executor {
     });
   }
 
-  async list(p: string, opts: ListOptions = {}): Promise<NodeMeta[]> {
-    return this.run('list', p, async () => {
+  /**
+   * Reads the file at its real in-mount location (symlinks inside the mount resolved as a copy's
+   * source is; one leading out is SYMLINK_ESCAPE), opened no-follow in its held parent (see
+   * local-mount-dirs.ts): a component swapped for a symlink since is refused, never read through.
+   */
+  async openRead(p: string, opts: ReadOptions = {}): Promise<Readable> {
+    return this.run('openRead', p, async () => {
+      const rel = await this.dirs.resolveTarget(normalizeMountPath(p));
+      const mount = new MountDirs(this.rootReal, this.mountId);
+      const fh = await mount.withParent(rel, (dir, name) => openNoFollow(dir, name, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK));
+      try {
+        const st = await fh.stat();
+        if (st.isDirectory()) throw new IsADirectoryError(q(rel), { path: rel });
+        if (!st.isFile()) throw new InvalidRequestError(`${q(rel)} is not a regular file`, { path: rel });
+        const start = opts.range?.start ?? 0;
+        const end = opts.range?.end;
+        if (!Number.isInteger(start) || start < 0 || (end !== undefined && (!Number.isInteger(end) || end < start))) {
+          throw new InvalidRequestError(`invalid byte range ${JSON.stringify(opts.range)}`);
+        }
+        return fh.createReadStream({ start, end, signal: opts.signal, autoClose: true });
+      } catch (err) {
+        await fh.close();
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Streams the listing as directories are read (see iterateEntries): a mount of millions of files
+   * is walked with memory bounded by one read buffer per open directory. `pageSize` is the number
+   * of entries asked of the kernel per directory read. `sorted` recursive listings come from
+   * local-sorted-walk.ts (byte order, `concurrency` stats in flight).
+   */
+  async *list(p: string, opts: ListOptions = {}): AsyncIterable<NodeMeta> {
+    const { rel, abs } = await this.run('list', p, async () => {
       const rel = normalizeMountPath(p, { allowRoot: true });
       const abs = await resolveInsideRoot(this.rootReal, rel);
       const st = await statOrNull(abs);
@@ -145,10 +195,26 @@ export class LocalExecutor implements Executor {
       if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
         throw new InvalidRequestError('list limit must be a non-negative integer');
       }
-      const out = await listEntries(this.rootReal, abs, rel, opts.recursive ?? false, { onUnreadable: opts.onUnreadable });
-      out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-      return opts.limit === undefined ? out : out.slice(0, opts.limit);
+      if (opts.pageSize !== undefined && !(Number.isInteger(opts.pageSize) && opts.pageSize > 0)) {
+        throw new InvalidRequestError('list pageSize must be a positive integer');
+      }
+      return { rel, abs };
     });
+    if (opts.limit === 0) return;
+    let n = 0;
+    const entries =
+      opts.sorted && opts.recursive
+        ? sortedEntries(this.rootReal, abs, rel, { onUnreadable: opts.onUnreadable, batchSize: opts.pageSize, concurrency: opts.concurrency })
+        : iterateEntries(this.rootReal, abs, rel, opts.recursive ?? false, { onUnreadable: opts.onUnreadable, batchSize: opts.pageSize });
+    try {
+      for await (const meta of entries) {
+        yield meta;
+        // Returning here closes every directory the walk holds open (its finally blocks).
+        if (opts.limit !== undefined && ++n >= opts.limit) return;
+      }
+    } catch (err) {
+      throw mapFsError(err, q(rel), { mountId: this.mountId });
+    }
   }
 
   /**

@@ -5,7 +5,7 @@
  * `allowSpecialModes` option says so: an explicit mode carrying them is refused, and modes
  * inherited from a source or from the replaced file lose them.
  */
-import { InvalidRequestError } from '../errors';
+import { InvalidRequestError } from '../../errors';
 
 /** S_ISUID | S_ISGID | S_ISVTX. */
 export const SPECIAL_MODE_BITS = 0o7000;

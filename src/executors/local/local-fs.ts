@@ -4,7 +4,7 @@
  * tree walking and the cross-device move build on these in local-transfer.ts. Nothing here knows
  * about plans or transactions.
  */
-import type { BigIntStats, Dirent } from 'node:fs';
+import type { BigIntStats, Dir, Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -24,9 +24,9 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedError,
-} from '../errors';
-import { STAGING_DIR, isMountMarkerName, joinPath, resolveInsideRoot } from '../paths';
-import type { NodeMeta, WriteSource } from './executor';
+} from '../../errors';
+import { STAGING_DIR, isMountMarkerName, joinPath, resolveInsideRoot } from '../../paths';
+import type { NodeMeta, WriteSource } from '../executor';
 import { isFilestoreScratchName } from './scratch-names';
 import { openWriteSource } from './local-source';
 
@@ -259,7 +259,7 @@ export async function removeDirIfEmpty(abs: string): Promise<boolean> {
   }
 }
 
-/** Options of {@link listEntries}. */
+/** Options of {@link iterateEntries}. */
 export interface ListEntriesOptions {
   /**
    * Receives each entry below the listed directory that cannot be read (a subdirectory whose
@@ -268,68 +268,109 @@ export interface ListEntriesOptions {
    * fails the whole listing. The listed directory itself failing always throws.
    */
   onUnreadable?: (path: string, err: unknown) => void;
+  /** Entries the kernel is asked for per read of a directory (fs.opendir's bufferSize). @defaultValue 32 */
+  batchSize?: number;
 }
 
 /**
- * Metadata of the children of the directory `abs` (mount path `rel`), or of its whole subtree,
- * unsorted. The staging folder, the mount identity marker and the cross-device move's scratch
- * names are skipped: they are Filestore's own, not the user's. Symlinks are reported as what
- * they point to when that stays inside the mount, and never descended into (no cycles, no
- * metadata from outside).
+ * Depth down to which a recursive walk keeps each directory open while it descends, so entries
+ * stream out in one pass. Deeper, a directory's subdirectories are noted and visited once it is
+ * closed: open descriptors stay bounded on a pathologically deep tree, at the cost of holding
+ * those names (never their metadata) in memory.
  */
-export async function listEntries(rootReal: string, abs: string, rel: string, recursive: boolean, opts: ListEntriesOptions = {}): Promise<NodeMeta[]> {
-  const out: NodeMeta[] = [];
+const MAX_OPEN_DEPTH = 32;
+
+/**
+ * Metadata of the children of the directory `abs` (mount path `rel`), or of its whole subtree,
+ * yielded as directories are read (fs.opendir), so memory stays bounded by one read buffer per
+ * open directory whatever the size of the tree. Order is the file system's within a directory,
+ * a directory's subtree right after its entry (depth first); callers sort if they need to.
+ *
+ * The staging folder, the mount identity marker and the cross-device move's scratch names are
+ * skipped: they are Filestore's own, not the user's. Symlinks are reported as what they point to
+ * when that stays inside the mount, and never descended into (no cycles, no metadata from
+ * outside).
+ */
+export async function* iterateEntries(rootReal: string, abs: string, rel: string, recursive: boolean, opts: ListEntriesOptions = {}): AsyncGenerator<NodeMeta> {
   const { onUnreadable } = opts;
+  const bufferSize = opts.batchSize ?? 32;
   /** An entry that cannot be read: reported and skipped when the caller asked for that, else fatal. */
   const unreadable = (childRel: string, err: unknown): void => {
     const typed = mapFsError(err, JSON.stringify(childRel));
     if (!onUnreadable) throw typed;
     onUnreadable(childRel, typed);
   };
-  const walk = async (dirAbs: string, dirRel: string, top: boolean): Promise<void> => {
-    let entries: Dirent[];
+
+  /** Metadata of one entry (null: skip it), following a symlink only to a target inside the mount. */
+  const entryMeta = async (childAbs: string, childRel: string, direntIsLink: boolean): Promise<{ meta: NodeMeta; descend: boolean } | null> => {
+    let isLink = direntIsLink;
     try {
-      entries = await fs.readdir(dirAbs, { withFileTypes: true });
+      if (!isLink) {
+        const st = await lstatOrNull(childAbs);
+        if (!st) return null;
+        // A file system without d_type reports every entry as unknown: lstat tells.
+        if (!st.isSymbolicLink()) return { meta: nodeMetaFromStats(childRel, st), descend: st.isDirectory() };
+        isLink = true;
+      }
+      const resolved = await resolveInsideRoot(rootReal, childRel).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      // A link that leads out of the mount is not part of it: skipped, never followed.
+      if (resolved && (resolved as { code?: string }).code === 'SYMLINK_ESCAPE') return null;
+      if (resolved) throw resolved;
+      const target = await statOrNull(childAbs);
+      return target ? { meta: nodeMetaFromStats(childRel, target), descend: false } : null;
     } catch (err) {
-      if (top) throw err;
+      // Listing for a user: a symlink that cannot be resolved is skipped as it always was.
+      if (!onUnreadable && isLink) return null;
+      unreadable(childRel, err);
+      return null;
+    }
+  };
+
+  async function* walk(dirAbs: string, dirRel: string, depth: number): AsyncGenerator<NodeMeta> {
+    let dir: Dir;
+    try {
+      dir = await fs.opendir(dirAbs, { bufferSize });
+    } catch (err) {
+      if (depth === 0) throw err;
       // Gone since its parent was read: nothing to list, and its absence is what the caller sees.
       if (errnoOf(err) === 'ENOENT') return;
       return unreadable(dirRel, err);
     }
-    for (const d of entries) {
-      const childRel = joinPath(dirRel, d.name);
-      // Filestore's own entries: the staging folder and identity marker at the root, move scratch anywhere.
-      if (childRel === STAGING_DIR || (dirRel === '' && isMountMarkerName(d.name)) || isFilestoreScratchName(d.name)) continue;
-      const childAbs = path.join(dirAbs, d.name);
-      try {
-        if (d.isSymbolicLink()) {
-          const resolved = await resolveInsideRoot(rootReal, childRel).then(
-            () => null,
-            (err: unknown) => err,
-          );
-          // A link that leads out of the mount is not part of it: skipped, never followed.
-          if (resolved && (resolved as { code?: string }).code === 'SYMLINK_ESCAPE') continue;
-          if (resolved) throw resolved;
-          const target = await statOrNull(childAbs);
-          if (target) out.push(nodeMetaFromStats(childRel, target));
-          continue;
+    const later: Array<[string, string]> = [];
+    try {
+      for (;;) {
+        let d: Dirent | null;
+        try {
+          d = await dir.read();
+        } catch (err) {
+          // Reading the directory failed part-way (EIO; removed under us on some file systems).
+          if (depth === 0) throw err;
+          if (errnoOf(err) !== 'ENOENT') unreadable(dirRel, err);
+          return;
         }
-        const st = await lstatOrNull(childAbs);
-        if (!st) continue;
-        out.push(nodeMetaFromStats(childRel, st));
-        if (recursive && st.isDirectory()) await walk(childAbs, childRel, false);
-      } catch (err) {
-        if (!onUnreadable) {
-          // Listing for a user: a symlink that cannot be resolved is skipped as it always was.
-          if (d.isSymbolicLink()) continue;
-          throw err;
-        }
-        unreadable(childRel, err);
+        if (d === null) break;
+        const childRel = joinPath(dirRel, d.name);
+        // Filestore's own entries: the staging folder and identity marker at the root, move scratch anywhere.
+        if (childRel === STAGING_DIR || (dirRel === '' && isMountMarkerName(d.name)) || isFilestoreScratchName(d.name)) continue;
+        const childAbs = path.join(dirAbs, d.name);
+        const found = await entryMeta(childAbs, childRel, d.isSymbolicLink());
+        if (!found) continue;
+        yield found.meta;
+        if (!recursive || !found.descend) continue;
+        if (depth < MAX_OPEN_DEPTH) yield* walk(childAbs, childRel, depth + 1);
+        else later.push([childAbs, childRel]);
       }
+    } finally {
+      // Also when the consumer stops early (its loop breaks): the generator returns through here.
+      await dir.close().catch(() => undefined);
     }
-  };
-  await walk(abs, rel, true);
-  return out;
+    for (const [childAbs, childRel] of later) yield* walk(childAbs, childRel, depth + 1);
+  }
+
+  yield* walk(abs, rel, 0);
 }
 
 /**

@@ -8,8 +8,8 @@ import type { BigIntStats } from 'node:fs';
 import { constants as C } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidPathError, MountUnavailableError, StagingTamperedError, NotFoundError, SymlinkEscapeError } from '../errors';
-import { STAGING_DIR, normalizeMountPath, resolveInsideRoot } from '../paths';
+import { InvalidPathError, MountUnavailableError, StagingTamperedError, NotFoundError, SymlinkEscapeError } from '../../errors';
+import { STAGING_DIR, normalizeMountPath, resolveInsideRoot } from '../../paths';
 import { HeldDir, dirfdTestSeams, mkdirNoFollow, procFdAvailable } from './local-dirfd';
 
 const q = (p: string): string => JSON.stringify(p);

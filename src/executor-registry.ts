@@ -1,12 +1,12 @@
 /** Executors for the mounts in the catalog, opened on first use and re-opened when the mount changes. */
-import type { Db } from '../../db/client';
-import { checkMountMarker } from '../catalog/mount-marker';
-import { getMount, mountSpecOf } from '../catalog/mounts';
-import { catalogPlanStore } from '../catalog/plans';
-import { MountUnavailableError } from '../errors';
-import type { Executor } from './executor';
-import { createExecutor } from './index';
-import type { LocalExecutorHooks } from './local-executor';
+import type { Db } from '../db/client';
+import { checkMountMarker } from './catalog/mount-marker';
+import { getMount, mountSpecOf } from './catalog/mounts';
+import { catalogPlanStore } from './catalog/plans';
+import { MountUnavailableError } from './errors';
+import type { Executor } from './executors/executor';
+import { createExecutor, s3OptionsOf } from './executors/index';
+import type { LocalExecutorHooks } from './executors/local/local-executor';
 
 /**
  * How long a local mount's identity marker counts as verified. Short, so a disk that goes away
@@ -18,10 +18,15 @@ export const MARKER_RECHECK_MS = 3_000;
 export class ExecutorRegistry {
   private readonly cache = new Map<string, { executor: Executor; version: string; verifiedAt: number }>();
 
-  /** @param hooks - test seams for local executors (fault injection in child-process workers). */
+  /**
+   * @param hooks - test seams for local executors (fault injection in child-process workers).
+   * @param s3 - S3 transfer and client settings (the process's Config via `s3OptionsOf`); without
+   *   them S3 executors read the environment's configuration.
+   */
   constructor(
     private readonly db: Db,
     private readonly hooks: LocalExecutorHooks = {},
+    private readonly s3?: ReturnType<typeof s3OptionsOf>,
   ) {}
 
   /**
@@ -47,7 +52,7 @@ export class ExecutorRegistry {
       return hit.executor;
     }
     // Plans live in the catalog, out of reach of the mount's users.
-    const executor = await createExecutor(mountSpecOf(row), { planStore: catalogPlanStore(this.db, mountId), hooks: this.hooks });
+    const executor = await createExecutor(mountSpecOf(row), { planStore: catalogPlanStore(this.db, mountId), hooks: this.hooks, ...(this.s3 ? { s3: this.s3 } : {}) });
     this.cache.set(mountId, { executor, version, verifiedAt: now });
     return executor;
   }

@@ -6,9 +6,9 @@
  */
 import { constants as C, type BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
-import { AccessDeniedError, AlreadyExistsError, NotFoundError, PathChangedError } from '../errors';
-import { baseName, parentPath } from '../paths';
-import type { KnownContent, MoveOptions, MutationOutcome } from './executor';
+import { AccessDeniedError, AlreadyExistsError, NotFoundError, PathChangedError } from '../../errors';
+import { baseName, parentPath } from '../../paths';
+import type { KnownContent, MoveOptions, MutationOutcome } from '../executor';
 import { type HeldDir, openNoFollow, openedPath, removeTreeNoFollow, renameAnywhereNoFollow } from './local-dirfd';
 import { errnoOf, nodeMetaFromStats } from './local-fs';
 import { type Plan, type TxStaging, identityOf, takeBackup } from './local-staging';

@@ -14,10 +14,10 @@
 import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidRequestError, PathChangedError } from '../errors';
-import { STAGING_DIR } from '../paths';
-import type { MutationOp, MutationOutcome, NodeKind } from './executor';
-import type { PlanStore } from './plan-store';
+import { InvalidRequestError, PathChangedError } from '../../errors';
+import { STAGING_DIR } from '../../paths';
+import type { MutationOp, MutationOutcome, NodeKind } from '../executor';
+import type { PlanStore } from '../plan-store';
 import { type HeldDir, linkNoFollow, openNoFollow, openedPath, removeTreeNoFollow, renameAnywhereNoFollow, renameNoFollow } from './local-dirfd';
 import { chownQuietly, errnoOf, fsyncFile } from './local-fs';
 import { MountDirs } from './local-mount-dirs';

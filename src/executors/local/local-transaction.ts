@@ -6,15 +6,15 @@
  * creates them as the first step of applying it.
  */
 import path from 'node:path';
-import { FilestoreError, InvalidRequestError, NotFoundError } from '../errors';
-import { ancestorsOf, baseName, parentPath } from '../paths';
-import type { MutationOptions, MutationOutcome } from './executor';
+import { FilestoreError, InvalidRequestError, NotFoundError } from '../../errors';
+import { ancestorsOf, baseName, parentPath } from '../../paths';
+import type { MutationOptions, MutationOutcome } from '../executor';
 import { mkdirNoFollow } from './local-dirfd';
 import { errnoOf, mapFsError } from './local-fs';
 import { MountDirs } from './local-mount-dirs';
 import { type MutationStep, type Plan, type PlanRequest, TxStaging, assertPlanMatches, attachGuard } from './local-staging';
 import { undoPlan } from './local-undo';
-import type { PlanStore } from './plan-store';
+import type { PlanStore } from '../plan-store';
 
 /** What an op's `prepare` step derives from the disk before anything changes. */
 export type PlanDraft = Pick<Plan, 'kind' | 'hadPrevious' | 'createdDirs'>;
