@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
-import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { Client, Pool } from 'pg';
 import { PROJECT_DIR } from '../src/config';
 import * as schema from './schema';
@@ -63,6 +62,8 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
 
 /** Applies the committed SQL migrations (drizzle's migrator keeps track of what ran). */
 export async function runMigrations(databaseUrl: string): Promise<void> {
+  // Loaded here, not at the top: every catalog reader (the CLI's reads among them) imports this file.
+  const { migrate } = await import('drizzle-orm/node-postgres/migrator');
   await ensureDatabase(databaseUrl);
   // One connection, so the session-level advisory lock serialises concurrent starters (dev + tests).
   const catalog = openCatalog(databaseUrl, { max: 1 });

@@ -12,6 +12,7 @@ import {
   jsonb,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -118,6 +119,8 @@ export const nodes = pgTable(
     sha256: text('sha256'),
     etag: text('etag'),
     storageClass: text('storage_class'),
+    /** S3: version id of the object this row describes (versioned buckets); null for local mounts. */
+    versionId: text('version_id'),
     mode: integer('mode'),
     uid: integer('uid'),
     gid: integer('gid'),
@@ -156,6 +159,8 @@ export const snapshots = pgTable(
     size: bigint('size', { mode: 'number' }).notNull().default(0),
     sha256: text('sha256'),
     etag: text('etag'),
+    storageClass: text('storage_class'),
+    versionId: text('version_id'),
     mode: integer('mode'),
     uid: integer('uid'),
     gid: integer('gid'),
@@ -201,20 +206,26 @@ export const driftEvents = pgTable(
 );
 
 /**
- * The undo plan of a transaction, keyed by its journal id. It lives here, not on the backend, so
- * users who can write a mount cannot forge what undo executes.
+ * The undo plan of a transaction on one mount, keyed by its journal id and the mount: a
+ * cross-mount copy or move has one plan per side (the target's write, a move's source delete),
+ * both under the one journal id. It lives here, not on the backend, so users who can write a
+ * mount cannot forge what undo executes.
  */
-export const txPlans = pgTable('tx_plans', {
-  journalId: uuid('journal_id')
-    .primaryKey()
-    .references(() => journal.id),
-  mountId: text('mount_id')
-    .notNull()
-    .references(() => backendMounts.id),
-  plan: jsonb('plan').$type<Record<string, unknown>>().notNull(),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const txPlans = pgTable(
+  'tx_plans',
+  {
+    journalId: uuid('journal_id')
+      .notNull()
+      .references(() => journal.id),
+    mountId: text('mount_id')
+      .notNull()
+      .references(() => backendMounts.id),
+    plan: jsonb('plan').$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.journalId, t.mountId] })],
+);
 
 /**
  * Per-node outcome of a transaction too large for a workflow payload (a tree copy): execute

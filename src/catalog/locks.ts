@@ -30,6 +30,15 @@ export async function lockMount(tx: Tx, mountId: string): Promise<void> {
 }
 
 /**
+ * {@link lockMount} for each distinct mount, in sorted order: two cross-mount mutations in
+ * opposite directions (a → b and b → a) take the same locks in the same order and cannot
+ * deadlock.
+ */
+export async function lockMounts(tx: Tx, mountIds: string[]): Promise<void> {
+  for (const id of [...new Set(mountIds)].sort()) await lockMount(tx, id);
+}
+
+/**
  * The first PENDING entry (other than `excludeJournalId`) whose path, target path, or claimed real
  * locations overlap one of `paths` (same path, ancestor or descendant), or null. Call it inside a
  * transaction that holds {@link lockMount}.
@@ -86,13 +95,15 @@ export interface ClaimRealPaths {
   realPath: string;
   /** Same for a move/copy target; null for ops without one. */
   realTargetPath: string | null;
+  /** Mount of the target when it is not `mountId` (a cross-mount copy or move). @defaultValue mountId */
+  targetMountId?: string;
   /** The caller waits for locks: a clash is the retryable PATH_LOCKED instead of CONFLICT. @defaultValue false */
   waitForLock?: boolean;
 }
 
 /**
  * Records where a PENDING mutation really acts, after refusing it if another PENDING entry of the
- * mount holds an overlapping place — by its requested paths or its own claimed real paths. One
+ * mount (of each side's mount, for a cross-mount copy/move) holds an overlapping place — by its requested paths or its own claimed real paths. One
  * transaction under the mount's advisory lock, so two spellings of one place claimed at the same
  * time cannot both pass. Idempotent: a retry with the same (or newly resolved) real paths just
  * checks again and stores them again; the entry's own lock is never counted against it.
@@ -103,14 +114,21 @@ export interface ClaimRealPaths {
  */
 export async function claimRealPaths(db: Db, input: ClaimRealPaths): Promise<void> {
   const { journalId, mountId, realPath, realTargetPath } = input;
+  const targetMountId = input.targetMountId ?? mountId;
+  // Each (mount, real path) pair is checked against the PENDING entries of its own mount.
+  const claims =
+    targetMountId === mountId
+      ? [{ mountId, paths: [realPath, ...(realTargetPath !== null ? [realTargetPath] : [])] }]
+      : [
+          { mountId, paths: [realPath] },
+          { mountId: targetMountId, paths: realTargetPath !== null ? [realTargetPath] : [] },
+        ];
   await db.transaction(async (tx) => {
-    await lockMount(tx, mountId);
-    const held = await pendingLockHolder(tx, {
-      mountId,
-      paths: [realPath, ...(realTargetPath !== null ? [realTargetPath] : [])],
-      excludeJournalId: journalId,
-    });
-    if (held) throw lockError(mountId, held, input.waitForLock);
+    await lockMounts(tx, [mountId, targetMountId]);
+    for (const claim of claims) {
+      const held = await pendingLockHolder(tx, { ...claim, excludeJournalId: journalId });
+      if (held) throw lockError(claim.mountId, held, input.waitForLock);
+    }
     const rows = await tx
       .update(journal)
       .set({ realPath, realTargetPath, updatedAt: new Date() })

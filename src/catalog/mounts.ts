@@ -5,8 +5,9 @@ import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { backendMounts, type MountOptions, type MountRow } from '../../db/schema';
 import { InvalidRequestError, MountExistsError, UnknownMountError } from '../errors';
-import type { MountSpec } from '../executors/executor';
+import type { MountSpec, S3Location } from '../executors/executor';
 import { readMountMarker, writeMountMarker } from './mount-marker';
+import { s3LocationsOverlap, s3UrlOf, validateS3Location, type S3LocationInput } from './s3-location';
 
 export const MOUNT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -24,6 +25,37 @@ export interface AddLocalMount {
   /** Create the root directory if it is missing. @defaultValue false */
   createRoot?: boolean;
 }
+
+/**
+ * An S3 mount: a bucket (and key prefix) on AWS or an S3-compatible server. bucket, prefix,
+ * endpoint and region go in their columns, the write settings in `options`. No credentials:
+ * workers take them from the AWS provider chain (environment, shared config — `profile` names a
+ * profile there —, container or instance role).
+ */
+export interface AddS3Mount extends S3LocationInput {
+  id: string;
+  readOnly?: boolean;
+  /** Scan the mount periodically for changes made behind Filestore (drift by listing). */
+  watch?: boolean;
+  /**
+   * Checked after validation and before anything is written — the CLI passes `probeS3Mount`
+   * (HeadBucket) so a typo'd bucket or bad credentials fail `mount add` with nothing registered.
+   */
+  probe?: (spec: MountSpec) => Promise<void>;
+}
+
+/** What an S3 mount keeps in `backend_mounts.options` (beside readOnly / watch). */
+export interface S3MountOptions {
+  pathStyle?: boolean;
+  profile?: string;
+  storageClass?: string;
+  acl?: string;
+  sse?: 'AES256' | 'aws:kms';
+  kmsKeyId?: string;
+}
+
+// One S3 mount registration at a time: the overlap check and the insert must see each other.
+const S3_MOUNTS_LOCK = sql`SELECT pg_advisory_xact_lock(hashtextextended('filestore:s3-mounts', 0))`;
 
 export function assertMountId(id: unknown): string {
   if (typeof id !== 'string' || !MOUNT_ID_PATTERN.test(id)) {
@@ -63,6 +95,56 @@ export async function addLocalMount(db: Db, input: AddLocalMount): Promise<Mount
   }
   await notifyMountsChanged(db);
   return rows[0];
+}
+
+/**
+ * Registers an S3 mount after validating its location and settings (bucket naming rules,
+ * canonical prefix, storage class, canned ACL, SSE / KMS key) and, when given, running `probe`.
+ *
+ * @throws InvalidRequestError for a bad value or a location that overlaps another S3 mount (same
+ *   bucket on the same server, one prefix inside the other: one object would be two mounts'
+ *   nodes); MountExistsError; whatever `probe` throws (BUCKET_NOT_FOUND, INVALID_CREDENTIALS, …).
+ */
+export async function addS3Mount(db: Db, input: AddS3Mount): Promise<MountRow> {
+  assertMountId(input.id);
+  const loc = validateS3Location(input);
+  const options: MountOptions & S3MountOptions = { readOnly: input.readOnly ?? false, watch: input.watch ?? false };
+  // Absent keeps the client's default (path style for a custom endpoint, virtual-hosted for AWS).
+  if (loc.pathStyle !== undefined) options.pathStyle = loc.pathStyle;
+  if (loc.profile) options.profile = loc.profile;
+  if (loc.storageClass) options.storageClass = loc.storageClass;
+  if (loc.acl) options.acl = loc.acl;
+  if (loc.sse) options.sse = loc.sse;
+  if (loc.kmsKeyId) options.kmsKeyId = loc.kmsKeyId;
+  const values = { id: input.id, kind: 's3' as const, bucket: loc.bucket, prefix: loc.prefix, endpoint: loc.endpoint, region: loc.region, options };
+  // Refusals that need no network first: a probe should not be the reason a duplicate id fails late.
+  if ((await db.select({ id: backendMounts.id }).from(backendMounts).where(eq(backendMounts.id, input.id))).length > 0) throw new MountExistsError(input.id);
+  await assertNoS3Overlap(db, input.id, loc);
+  if (input.probe) await input.probe({ id: input.id, kind: 's3', rootPath: null, s3: loc, readOnly: options.readOnly ?? false });
+  const row = await db.transaction(async (tx) => {
+    await tx.execute(S3_MOUNTS_LOCK);
+    await assertNoS3Overlap(tx, input.id, loc);
+    const rows = await tx.insert(backendMounts).values(values).onConflictDoNothing().returning();
+    if (rows.length === 0) throw new MountExistsError(input.id);
+    return rows[0];
+  });
+  await notifyMountsChanged(db);
+  return row;
+}
+
+async function assertNoS3Overlap(db: Pick<Db, 'select'>, id: string, loc: S3Location): Promise<void> {
+  const others = await db
+    .select({ id: backendMounts.id, bucket: backendMounts.bucket, prefix: backendMounts.prefix, endpoint: backendMounts.endpoint })
+    .from(backendMounts)
+    .where(and(eq(backendMounts.kind, 's3'), eq(backendMounts.bucket, loc.bucket)));
+  for (const o of others) {
+    const other = { bucket: o.bucket!, prefix: o.prefix ?? '', endpoint: o.endpoint };
+    if (!s3LocationsOverlap(loc, other)) continue;
+    throw new InvalidRequestError(
+      `${s3UrlOf(loc)} overlaps mount ${JSON.stringify(o.id)} (${s3UrlOf(other)}${o.endpoint ? ` at ${o.endpoint}` : ''}); one object cannot belong to two mounts`,
+      { mountId: id, overlaps: o.id },
+    );
+  }
 }
 
 /**
@@ -125,8 +207,32 @@ export async function listMounts(db: Db): Promise<MountRow[]> {
   return db.select().from(backendMounts).orderBy(asc(backendMounts.id));
 }
 
+/** Ids of the S3 mounts (every worker serves them: their activities run on the general queue). */
+export async function s3MountIds(db: Db): Promise<Set<string>> {
+  return new Set((await db.select({ id: backendMounts.id }).from(backendMounts).where(eq(backendMounts.kind, 's3'))).map((r) => r.id));
+}
+
 export function mountSpecOf(row: MountRow): MountSpec {
-  return { id: row.id, kind: row.kind, rootPath: row.rootPath, readOnly: !!row.options.readOnly };
+  const spec: MountSpec = { id: row.id, kind: row.kind, rootPath: row.rootPath, readOnly: !!row.options.readOnly };
+  if (row.kind === 's3') spec.s3 = s3LocationOf(row);
+  return spec;
+}
+
+/** The S3 location of an S3 mount's row (columns + options). */
+export function s3LocationOf(row: MountRow): S3Location {
+  const o = row.options as MountOptions & S3MountOptions;
+  return {
+    bucket: row.bucket ?? '',
+    prefix: row.prefix ?? '',
+    endpoint: row.endpoint,
+    region: row.region,
+    pathStyle: typeof o.pathStyle === 'boolean' ? o.pathStyle : undefined,
+    profile: o.profile ?? null,
+    storageClass: o.storageClass ?? null,
+    acl: o.acl ?? null,
+    sse: o.sse ?? null,
+    kmsKeyId: o.kmsKeyId ?? null,
+  };
 }
 
 /** Channel workers LISTEN on to pick up mount changes at once (they also poll as a fallback). */

@@ -1,5 +1,5 @@
 /** tx_plans: the undo plans of transactions, out of reach of the users of a mount. */
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { txPlans } from '../../db/schema';
 import { InvalidRequestError } from '../errors';
@@ -7,7 +7,11 @@ import type { PlanStore } from '../executors/plan-store';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The plan store of one mount, in the catalog. Transaction ids are journal ids (uuids). */
+/**
+ * The plan store of one mount, in the catalog. Transaction ids are journal ids (uuids); a plan is
+ * keyed by (journal id, mount), so a cross-mount copy or move keeps one plan on each side under
+ * its one journal id, and an executor only ever sees its own mount's plans.
+ */
 export function catalogPlanStore<P extends { txId: string }>(db: Db, mountId: string): PlanStore<P> {
   const check = (txId: string) => {
     if (!UUID.test(txId)) throw new InvalidRequestError(`transaction id ${JSON.stringify(txId)} is not a journal id`);
@@ -15,11 +19,11 @@ export function catalogPlanStore<P extends { txId: string }>(db: Db, mountId: st
   return {
     async load(txId) {
       check(txId);
-      const rows = await db.select({ plan: txPlans.plan, mountId: txPlans.mountId }).from(txPlans).where(eq(txPlans.journalId, txId));
-      if (rows.length === 0) return null;
-      // A plan of another mount is never this executor's to act on.
-      if (rows[0].mountId !== mountId) throw new InvalidRequestError(`transaction ${txId} belongs to mount ${rows[0].mountId}, not ${mountId}`);
-      return rows[0].plan as unknown as P;
+      const rows = await db
+        .select({ plan: txPlans.plan })
+        .from(txPlans)
+        .where(and(eq(txPlans.journalId, txId), eq(txPlans.mountId, mountId)));
+      return rows.length === 0 ? null : (rows[0].plan as unknown as P);
     },
     async save(plan) {
       check(plan.txId);
@@ -27,7 +31,13 @@ export function catalogPlanStore<P extends { txId: string }>(db: Db, mountId: st
       await db
         .insert(txPlans)
         .values({ journalId: plan.txId, mountId, plan: value })
-        .onConflictDoUpdate({ target: txPlans.journalId, set: { plan: value, updatedAt: sql`now()` }, where: eq(txPlans.mountId, mountId) });
+        .onConflictDoUpdate({ target: [txPlans.journalId, txPlans.mountId], set: { plan: value, updatedAt: sql`now()` } });
     },
   };
+}
+
+/** The mounts on which transaction `journalId` saved a plan (where it may have changed something). */
+export async function planMounts(db: Db, journalId: string): Promise<string[]> {
+  const rows = await db.select({ mountId: txPlans.mountId }).from(txPlans).where(eq(txPlans.journalId, journalId));
+  return rows.map((r) => r.mountId);
 }
