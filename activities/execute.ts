@@ -3,15 +3,14 @@
  * polled only by workers on the host that has the disk.
  */
 import { Context } from '@temporalio/activity';
-import { and, eq, like, or } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { journal, nodes } from '../db/schema';
 import { FilestoreError, InvalidRequestError } from '../src/errors';
 import { finalizeIncomplete } from '../src/metrics';
-import type { Executor, KnownContent, MutationOutcome, WriteSource } from '../src/executors/executor';
-import type { ExecutorRegistry } from '../src/executors/registry';
+import type { Executor, MutationOutcome, WriteSource } from '../src/executors/executor';
+import type { ExecutorRegistry } from '../src/executor-registry';
 import type { MutationRequest } from '../src/mutations';
-import { belowPattern } from '../src/catalog/subtree';
+import { entryState } from '../src/catalog/journal';
+import { knownContent } from '../src/catalog/known-content';
 import { getMount } from '../src/catalog/mounts';
 import { claimRealPaths } from '../src/catalog/locks';
 import { offloadOutcome } from '../src/catalog/outcomes';
@@ -30,16 +29,29 @@ export interface ExecuteDeps {
 }
 
 /**
- * Reports the bytes done at most once a second. Liveness does not depend on it: the timer
- * heartbeat interceptor beats while the activity runs, repeating the last progress reported here.
+ * Progress reporting into the activity's heartbeat details: bytes done (at most once a second) and
+ * the backend's resumable state (an S3 upload's `{ uploadId, partSize, … }`) as soon as it is
+ * durable, so the Web UI's pending activity shows where a long upload stands. Liveness does not
+ * depend on it: the timer heartbeat interceptor beats while the activity runs, repeating the last
+ * details reported here.
  */
-function progressHeartbeat(): (bytes: number) => void {
+function progressHeartbeat(): { onProgress: (bytes: number) => void; onCheckpoint: (state: Record<string, unknown>) => void } {
   let last = 0;
-  return (bytes) => {
-    const now = Date.now();
-    if (now - last < 1000) return;
-    last = now;
-    reportProgress(Context.current(), { bytes });
+  let bytes = 0;
+  let checkpoint: Record<string, unknown> | undefined;
+  const report = () => reportProgress(Context.current(), checkpoint ? { bytes, checkpoint } : { bytes });
+  return {
+    onProgress: (done) => {
+      bytes = done;
+      const now = Date.now();
+      if (now - last < 1000) return;
+      last = now;
+      report();
+    },
+    onCheckpoint: (state) => {
+      checkpoint = state;
+      report();
+    },
   };
 }
 
@@ -61,29 +73,6 @@ function writeSourceOf(req: Extract<MutationRequest, { op: 'write' }>): WriteSou
   return { kind: 'file', path: req.source.path };
 }
 
-/** Catalogued hashes below a copy source, so unchanged files are copied by the kernel without re-hashing. */
-async function knownContent(db: Db, mountId: string, src: string, limit: number): Promise<Record<string, KnownContent>> {
-  const rows = await db
-    .select({ path: nodes.path, size: nodes.size, mtime: nodes.mtime, sha256: nodes.sha256 })
-    .from(nodes)
-    .where(
-      and(
-        eq(nodes.mountId, mountId),
-        eq(nodes.kind, 'file'),
-        // Only what Filestore itself wrote: an INCONSISTENT node's hash may no longer describe the file.
-        eq(nodes.state, 'ACTIVE'),
-        or(eq(nodes.path, src), like(nodes.path, belowPattern(src))),
-      ),
-    )
-    .limit(limit + 1);
-  const known: Record<string, KnownContent> = {};
-  for (const r of rows) {
-    if (!r.sha256 || !r.mtime) continue;
-    known[r.path === src ? '' : r.path.slice(src.length + 1)] = { size: r.size, mtime: r.mtime, sha256: r.sha256 };
-  }
-  return known;
-}
-
 /** The mount's `allowSpecialModes` option, read at execute time so a toggle applies to the next mutation. */
 async function allowsSpecialModes(db: Db, mountId: string): Promise<boolean> {
   return (await getMount(db, mountId)).options.allowSpecialModes === true;
@@ -91,7 +80,7 @@ async function allowsSpecialModes(db: Db, mountId: string): Promise<boolean> {
 
 async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, req: MutationRequest, fence: TxFence): Promise<MutationOutcome> {
   // The paths were resolved and claimed as real locations (claimedRequest): never re-resolved elsewhere.
-  const base = { txId: journalId, onProgress: progressHeartbeat(), signal: Context.current().cancellationSignal, guard: fence.check, claimedPaths: true };
+  const base = { txId: journalId, ...progressHeartbeat(), signal: Context.current().cancellationSignal, guard: fence.check, claimedPaths: true };
   switch (req.op) {
     case 'write':
       return executor.write(req.path, writeSourceOf(req), {
@@ -137,10 +126,7 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
  * attempt uses what was claimed, even if a symlink changed since.
  */
 async function claimedRequest(db: Db, executor: Executor, journalId: string, req: MutationRequest): Promise<MutationRequest> {
-  const [entry] = await db
-    .select({ status: journal.status, realPath: journal.realPath, realTargetPath: journal.realTargetPath })
-    .from(journal)
-    .where(eq(journal.id, journalId));
+  const entry = await entryState(db, journalId);
   // Read under the fence: an entry the janitor (or a compensation) already ended holds no lock any
   // more, and must never be applied.
   if (entry?.status !== 'PENDING') {

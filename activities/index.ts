@@ -6,12 +6,14 @@
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
 import type { Config } from '../src/config';
-import type { ExecutorRegistry } from '../src/executors/registry';
+import type { ExecutorRegistry } from '../src/executor-registry';
 import { createCommitActivities } from './commit';
+import { createCrossMountCommitActivities } from './commit-cross-mount';
 import { createExecuteActivities } from './execute';
 import { createJournalActivities } from './journal';
 import { createNotifyActivities } from './notify';
 import { createResolveActivities } from './resolve';
+import { createTransferActivities } from './transfer';
 import { createVerifyActivities } from './verify';
 import type { FencePool } from './tx-fence';
 
@@ -34,6 +36,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createResolveActivities({ db }),
     ...createExecuteActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: config.sourceRoots }),
     ...createVerifyActivities({ db, executors }),
+    ...createTransferActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes }),
+    ...createCrossMountCommitActivities({ db }),
     ...createNotifyActivities({ redis }),
   };
 }

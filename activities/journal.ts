@@ -2,36 +2,38 @@
  * Journal activities: the PENDING entry that locks a mutation's path(s), and its end as
  * ROLLED_BACK / FAILED. Commit lives in commit.ts.
  */
-import { and, eq, inArray, like, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { journal, nodes, type JournalRow } from '../db/schema';
-import { getMount } from '../src/catalog/mounts';
-import { lockError, lockMount, pendingLockHolder } from '../src/catalog/locks';
+import type { JournalRow, MountRow } from '../src/catalog/types';
+import { endPendingUnderFence, entryByKey, insertPendingEntry } from '../src/catalog/journal';
+import { getMount, MOUNT_ID_PATTERN } from '../src/catalog/mounts';
 import { mountTaskQueue, type Config } from '../src/config';
-import {
-  IdempotencyKeyReusedError,
-  InconsistentNodeError,
-  InvalidRequestError,
-  ReadOnlyMountError,
-  UnsupportedError,
-  type ErrorInfo,
-} from '../src/errors';
+import { IdempotencyKeyReusedError, InvalidRequestError, ReadOnlyMountError, UnsupportedError, type ErrorInfo } from '../src/errors';
 import { mutationOutcomes } from '../src/metrics';
-import { IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } from '../src/mutations';
+import { crossMountTarget, IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } from '../src/mutations';
 import { normalizeMountPath, isStrictlyInside } from '../src/paths';
 import { canonicalRequest, stableStringify } from '../src/request-fingerprint';
-import { dropOutcome } from '../src/catalog/outcomes';
 import { fenceKey } from './tx-fence';
-import { belowPattern } from '../src/catalog/subtree';
 
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/**
+ * Where the steps of a cross-mount copy or move run, resolved from the catalog. The transfer runs
+ * where a disk is: on the source's queue when the source is a local mount (it must then reach the
+ * target too), else on the target's when that is local, else (S3 → S3) on the general queue.
+ * Each side's own steps (verify, a move's source delete, undo, finalize) run on that side's queue.
+ */
+export interface TransferPlacement {
+  targetMountId: string;
+  transferQueue: string;
+  sourceQueue: string;
+  targetQueue: string;
+}
 
 /**
  * What beginJournal found. `taskQueue` is where the mount's activities (execute, verify,
- * compensate, finalize) must run, resolved from the catalog — never from the request.
+ * compensate, finalize) must run, resolved from the catalog — never from the request. A
+ * cross-mount copy/move also gets its {@link TransferPlacement}.
  */
 export type BeginResult =
-  | { state: 'new'; journalId: string; taskQueue: string }
+  | { state: 'new'; journalId: string; taskQueue: string; placement?: TransferPlacement }
   | { state: 'committed'; journalId: string; taskQueue: string; result: MutationResult }
   | { state: 'ended'; journalId: string; taskQueue: string; status: 'ROLLED_BACK' | 'FAILED'; error: ErrorInfo };
 
@@ -72,6 +74,11 @@ export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: 
     case 'copy': {
       const target = normalizeMountPath(req.targetPath);
       if (target !== req.targetPath) throw new InvalidRequestError(`target path ${JSON.stringify(req.targetPath)} is not canonical`);
+      if (req.targetMountId !== undefined && (typeof req.targetMountId !== 'string' || !MOUNT_ID_PATTERN.test(req.targetMountId))) {
+        throw new InvalidRequestError(`target mount id ${JSON.stringify(req.targetMountId)} must match ${MOUNT_ID_PATTERN}`);
+      }
+      // Across mounts the same path names two different places.
+      if (crossMountTarget(req) !== null) break;
       if (target === path) throw new InvalidRequestError(`${req.op} source and target are the same path`);
       if (isStrictlyInside(target, path)) throw new InvalidRequestError(`cannot ${req.op} ${path} into itself (${target})`);
       break;
@@ -85,31 +92,6 @@ export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: 
   return req;
 }
 
-/**
- * The first node the mutation would act on that the catalog marks INCONSISTENT, or null: its path
- * and move/copy target, and for delete, move and copy also everything below the path (they carry
- * the whole catalogued subtree; a delete marks it DELETED even when not recursive). A move/copy
- * target is never a directory that gets replaced, so its subtree is not touched. One query,
- * served by the partial index on INCONSISTENT nodes.
- */
-async function inconsistentNode(tx: Tx, req: MutationRequest, targetPath: string | null): Promise<string | null> {
-  const exact = inArray(nodes.path, [req.path, ...(targetPath ? [targetPath] : [])]);
-  const carriesSubtree = req.op === 'delete' || req.op === 'move' || req.op === 'copy';
-  const rows = await tx
-    .select({ path: nodes.path })
-    .from(nodes)
-    .where(
-      and(
-        eq(nodes.mountId, req.mountId),
-        eq(nodes.state, 'INCONSISTENT'),
-        carriesSubtree ? or(exact, like(nodes.path, belowPattern(req.path))) : exact,
-      ),
-    )
-    .orderBy(nodes.path)
-    .limit(1);
-  return rows[0]?.path ?? null;
-}
-
 export interface JournalDeps {
   db: Db;
   inlineMaxBytes: number;
@@ -119,74 +101,67 @@ export interface JournalDeps {
 
 export function createJournalActivities(deps: JournalDeps) {
   const { db } = deps;
+  const queueOf = (mount: MountRow) => (mount.kind === 'local' ? mountTaskQueue(deps, mount.id) : deps.taskQueue);
 
   /**
-   * Validates the request, then in one transaction (serialised per mount by an advisory lock)
-   * refuses INCONSISTENT nodes unless forced, checks that no PENDING mutation holds an overlapping
-   * path and inserts this one as PENDING. The same idempotency key answers with the earlier entry
-   * instead of inserting a second one (a committed mutation stays answerable even if its node
-   * became INCONSISTENT since). The lock compares the requested paths with every other PENDING
-   * entry's paths and, once claimed, their real locations (see catalog/locks.ts).
+   * Validates the request, then in one transaction (serialised per mount by an advisory lock —
+   * both mounts of a cross-mount copy/move) refuses INCONSISTENT nodes unless forced, checks that
+   * no PENDING mutation holds an overlapping path and inserts this one as PENDING. The same
+   * idempotency key answers with the earlier entry instead of inserting a second one (a committed
+   * mutation stays answerable even if its node became INCONSISTENT since). The lock compares the
+   * requested paths with every other PENDING entry's paths and, once claimed, their real locations
+   * (see catalog/locks.ts); across mounts the source path is locked on the source mount and the
+   * target path on the target mount.
    *
-   * Routing: the result names the task queue of the mount's activities, from the catalog row.
+   * Routing: the result names the task queue of the mount's activities, from the catalog row, and
+   * for a cross-mount copy/move where each step runs ({@link TransferPlacement}).
    * A `mountTaskQueue` in the request is ignored — a caller must not choose which worker (or
    * which impostor polling a queue name) runs a mount's activities.
+   *
+   * Read-only: a mount that is written to must not be read-only — the source of anything but a
+   * cross-mount copy (which only reads it), and the target of a cross-mount copy or move.
    */
   async function beginJournal(input: { request: MutationRequest; workflowId: string; runId: string }): Promise<BeginResult> {
     const req = validateRequest(input.request, deps);
     const mount = await getMount(db, req.mountId);
-    if (mount.options.readOnly) throw new ReadOnlyMountError(req.mountId);
+    const targetMountId = crossMountTarget(req);
+    const target = targetMountId === null ? null : await getMount(db, targetMountId);
+    if (mount.options.readOnly && !(target && req.op === 'copy')) throw new ReadOnlyMountError(req.mountId);
+    if (target?.options.readOnly) throw new ReadOnlyMountError(target.id);
     const canonical = canonicalRequest(req);
-    const taskQueue = mount.kind === 'local' ? mountTaskQueue(deps, mount.id) : deps.taskQueue;
+    const taskQueue = queueOf(mount);
+    const placement: TransferPlacement | undefined = target
+      ? {
+          targetMountId: target.id,
+          transferQueue: mount.kind === 'local' ? taskQueue : queueOf(target),
+          sourceQueue: taskQueue,
+          targetQueue: queueOf(target),
+        }
+      : undefined;
 
     try {
-      return await insertPending(req, canonical, input, taskQueue);
+      const inserted = await insertPendingEntry(db, {
+        idempotencyKey: req.idempotencyKey,
+        workflowId: input.workflowId,
+        runId: input.runId,
+        op: req.op,
+        mountId: req.mountId,
+        path: req.path,
+        target: req.op === 'move' || req.op === 'copy' ? { mountId: targetMountId ?? req.mountId, path: req.targetPath } : null,
+        request: canonical,
+        refuseInconsistent: !req.force,
+        waitForLock: req.waitForLock,
+      });
+      if ('existing' in inserted) return answerExisting(inserted.existing, canonical, input, taskQueue, placement);
+      return { state: 'new', journalId: inserted.journalId, taskQueue, ...(placement ? { placement } : {}) };
     } catch (err) {
       // The advisory lock is per mount: a begin under the same key on another mount can win the
       // insert in between. The unique key caught it; answer as if that entry had been there first.
       if (!isUniqueViolation(err, 'journal_idempotency_key_uq')) throw err;
-      const [existing] = await db.select().from(journal).where(eq(journal.idempotencyKey, req.idempotencyKey));
+      const existing = await entryByKey(db, req.idempotencyKey);
       if (!existing) throw err;
-      return answerExisting(existing, canonical, input, taskQueue);
+      return answerExisting(existing, canonical, input, taskQueue, placement);
     }
-  }
-
-  async function insertPending(
-    req: MutationRequest,
-    canonical: Record<string, unknown>,
-    input: { workflowId: string; runId: string },
-    taskQueue: string,
-  ): Promise<BeginResult> {
-    const targetPath = req.op === 'move' || req.op === 'copy' ? req.targetPath : null;
-    return db.transaction(async (tx) => {
-      await lockMount(tx, req.mountId);
-      const existing = await tx.select().from(journal).where(eq(journal.idempotencyKey, req.idempotencyKey));
-      if (existing.length > 0) return answerExisting(existing[0], canonical, input, taskQueue);
-
-      // Refused before anything is written: no journal entry, nothing on the backend touched.
-      if (!req.force) {
-        const inconsistent = await inconsistentNode(tx, req, targetPath);
-        if (inconsistent !== null) throw new InconsistentNodeError(req.mountId, inconsistent);
-      }
-
-      const held = await pendingLockHolder(tx, { mountId: req.mountId, paths: [req.path, ...(targetPath ? [targetPath] : [])] });
-      if (held) throw lockError(req.mountId, held, req.waitForLock);
-      const [row] = await tx
-        .insert(journal)
-        .values({
-          idempotencyKey: req.idempotencyKey,
-          workflowId: input.workflowId,
-          runId: input.runId,
-          op: req.op,
-          mountId: req.mountId,
-          path: req.path,
-          targetMountId: targetPath ? req.mountId : null,
-          targetPath,
-          request: canonical,
-        })
-        .returning({ id: journal.id });
-      return { state: 'new', journalId: row.id, taskQueue } as const;
-    });
   }
 
   /** Ends a PENDING entry as ROLLED_BACK (something was undone) or FAILED (nothing had changed). */
@@ -196,22 +171,9 @@ export function createJournalActivities(deps: JournalDeps) {
     status: 'ROLLED_BACK' | 'FAILED';
     error: ErrorInfo;
   }): Promise<void> {
-    const rows = await db.transaction(async (tx) => {
-      // Like commit: the entry (and its path lock) ends only once no attempt holds the fence.
-      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${fenceKey(input.journalId)}, 0))`);
-      const ended = await tx
-        .update(journal)
-        .set({ status: input.status, error: { ...input.error }, updatedAt: new Date(), completedAt: new Date() })
-        .where(and(eq(journal.id, input.journalId), eq(journal.status, 'PENDING')))
-        .returning({ id: journal.id });
-      // An offloaded tree outcome of a mutation that never committed is of no further use.
-      if (ended.length > 0) await dropOutcome(tx, input.journalId);
-      return ended;
-    });
+    const ended = await endPendingUnderFence(db, { journalId: input.journalId, status: input.status, error: input.error, fenceLockKey: fenceKey(input.journalId) });
     // A retried attempt finds the entry already ended; count the outcome once.
-    if (rows.length > 0) {
-      mutationOutcomes.inc({ mount: input.request.mountId, op: input.request.op, outcome: input.status.toLowerCase() });
-    }
+    if (ended) mutationOutcomes.inc({ mount: input.request.mountId, op: input.request.op, outcome: input.status.toLowerCase() });
   }
 
   return { beginJournal, rollbackJournal };
@@ -225,7 +187,13 @@ function isUniqueViolation(err: unknown, constraint: string): boolean {
   return false;
 }
 
-function answerExisting(row: JournalRow, canonical: Record<string, unknown>, input: { workflowId: string }, taskQueue: string): BeginResult {
+function answerExisting(
+  row: JournalRow,
+  canonical: Record<string, unknown>,
+  input: { workflowId: string },
+  taskQueue: string,
+  placement: TransferPlacement | undefined,
+): BeginResult {
   if (stableStringify(row.request) !== stableStringify(canonical) || row.workflowId !== input.workflowId) {
     throw new IdempotencyKeyReusedError(row.idempotencyKey);
   }
@@ -238,6 +206,6 @@ function answerExisting(row: JournalRow, canonical: Record<string, unknown>, inp
     case 'PENDING':
       // A retry of this begin, or a new run of the same workflow after the old one died: continue
       // the same entry (execute and undo are idempotent per journal id).
-      return { state: 'new', journalId: row.id, taskQueue };
+      return { state: 'new', journalId: row.id, taskQueue, ...(placement ? { placement } : {}) };
   }
 }

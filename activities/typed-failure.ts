@@ -10,7 +10,7 @@
  */
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { FilestoreError, InternalError, NON_RETRYABLE } from '../src/errors';
-import { errnoOf, isTransientErrno } from '../src/executors/local-fs';
+import { errnoOf, isTransientErrno } from '../src/executors/local/local-fs';
 import { activityDuration } from '../src/metrics';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -6,7 +6,7 @@ import type { Db } from '../db/client';
 import { isOffloaded, outcomePages, updateOutcomeMetas } from '../src/catalog/outcomes';
 import { VerificationError } from '../src/errors';
 import type { Executor, MutationOutcome, NodeMeta } from '../src/executors/executor';
-import type { ExecutorRegistry } from '../src/executors/registry';
+import type { ExecutorRegistry } from '../src/executor-registry';
 import type { MutationRequest } from '../src/mutations';
 
 export interface VerifyDeps {
@@ -19,8 +19,9 @@ const STAT_CONCURRENCY = 16;
 
 /**
  * Checks one node against the backend (same kind; for files the same size and, where known, the
- * same object) and returns its metadata as the backend now reports it. The hash comes from the
- * streaming write: stat never reads content.
+ * same object, and where the backend stores one the same sha256) and returns its metadata as the
+ * backend now reports it. The hash comes from the streaming write: stat never reads content. A
+ * failure is retryable: verify retries with backoff, which also waits out eventual consistency.
  */
 async function verifyNode(executor: Executor, op: string, expected: NodeMeta): Promise<NodeMeta> {
   const live = await executor.stat(expected.path);
@@ -31,6 +32,11 @@ async function verifyNode(executor: Executor, op: string, expected: NodeMeta): P
   }
   if (expected.kind === 'file' && expected.identity && live.identity !== expected.identity) {
     throw new VerificationError(`${expected.path} is not the object this mutation wrote`, { path: expected.path });
+  }
+  // A backend that stores the hash beside the content (S3 object metadata) reports it on stat:
+  // it must be the hash the write computed while streaming.
+  if (expected.kind === 'file' && expected.sha256 && live.sha256 && live.sha256 !== expected.sha256) {
+    throw new VerificationError(`${expected.path} carries sha256 ${live.sha256}, the mutation wrote ${expected.sha256}`, { path: expected.path });
   }
   return { ...live, sha256: expected.sha256 };
 }
@@ -85,9 +91,13 @@ export async function verifyOutcome(db: Db, executor: Executor, journalId: strin
 }
 
 export function createVerifyActivities(deps: VerifyDeps) {
-  /** Verifies an executed mutation on the backend and returns the outcome with the metadata to commit. */
-  async function verifyMutation(input: { journalId: string; request: MutationRequest; outcome: MutationOutcome }): Promise<MutationOutcome> {
-    const executor = await deps.executors.get(input.request.mountId);
+  /**
+   * Verifies an executed mutation on the backend and returns the outcome with the metadata to
+   * commit. `mountId` names the side of a cross-mount copy/move the outcome is of (its target, or
+   * a move's source); by default the request's mount.
+   */
+  async function verifyMutation(input: { journalId: string; request: MutationRequest; outcome: MutationOutcome; mountId?: string }): Promise<MutationOutcome> {
+    const executor = await deps.executors.get(input.mountId ?? input.request.mountId);
     return verifyOutcome(deps.db, executor, input.journalId, input.outcome);
   }
 

@@ -26,6 +26,8 @@ export interface ChangeEvent {
   path: string;
   /** Destination of a move or copy; null for the other ops. */
   targetPath: string | null;
+  /** Mount of `targetPath` for a copy or move between mounts; absent when it is `mountId`. */
+  targetMountId?: string;
   op: MutationOp;
   /** Catalog version of the node the mutation left behind (write/copy/move target, mkdir dir); null after delete. */
   version: number | null;
@@ -42,6 +44,7 @@ export function changeEventOf(result: MutationResult): ChangeEvent {
     mountId: result.mountId,
     path: result.path,
     targetPath: result.targetPath,
+    ...(result.targetMountId !== undefined ? { targetMountId: result.targetMountId } : {}),
     op: result.op,
     version: result.node?.version ?? null,
     journalId: result.journalId,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The checkout this code runs from (works from src/ under ts and from dist/src/ once built). */
 function findProjectRoot(start: string): string {
@@ -71,6 +71,14 @@ const ConfigSchema = z.object({
   redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
   /** Run chokidar watchers in `filestore watcher` for mounts whose `watch` option is on. @defaultValue false (`filestore dev` turns it on) */
   enableWatchers: bool.default(false),
+  /** Watch backend of local mounts: chokidar, parcel (@parcel/watcher) or auto (parcel above watchAutoThreshold entries). @defaultValue auto */
+  watchBackend: z.enum(['chokidar', 'parcel', 'auto']).default('auto'),
+  /** `auto` picks parcel for a mount with more entries than this (catalogued nodes, else counted on disk, both bounded). @defaultValue 10000 */
+  watchAutoThreshold: z.coerce.number().int().min(0).default(10_000),
+  /** Folder of the parcel backend's per-mount snapshots; Filestore's own, never inside a mount. @defaultValue <stateDir>/watch-snapshots */
+  watchSnapshotDir: z.string().optional(),
+  /** How often the parcel backend commits a fresh snapshot while it runs (ms); one is also written at shutdown. @defaultValue 300000 (5 min) */
+  watchSnapshotIntervalMs: z.coerce.number().int().min(1000).default(300_000),
   /** Quiet time after the last event on a path before it is checked (ms). @defaultValue 500 */
   driftDebounceMs: z.coerce.number().int().min(10).default(500),
   /** Longest a path's check may be delayed by a stream of events (ms). @defaultValue 2000 */
@@ -83,6 +91,8 @@ const ConfigSchema = z.object({
   driftBatchSize: z.coerce.number().int().min(1).max(10_000).default(250),
   /** Interval of the periodic full scan of each watched mount (ms). @defaultValue 600000 (10 min) */
   driftScanIntervalMs: z.coerce.number().int().min(1000).default(600_000),
+  /** Interval of the periodic listing of each watched S3 mount, its only drift source (ms). @defaultValue 60000 (1 min) */
+  s3ScanIntervalMs: z.coerce.number().int().min(1000).default(60_000),
   /** Delay before re-checking a path that a PENDING mutation held (ms). @defaultValue 1000 */
   driftRecheckMs: z.coerce.number().int().min(10).default(1000),
   /** Drift jobs processed at once. @defaultValue 4 */
@@ -110,6 +120,12 @@ const ConfigSchema = z.object({
   janitorIntervalMs: z.coerce.number().int().min(100).default(60_000),
   /** The janitor leaves PENDING entries younger than this alone (ms). @defaultValue 60000 */
   janitorGraceMs: z.coerce.number().int().min(0).default(60_000),
+  /**
+   * The janitor aborts multipart uploads under an S3 mount that no PENDING transaction owns once
+   * they are older than this (ms): an attempt that died before checkpointing its upload, or
+   * someone else's upload under the mount's prefix. @defaultValue 3600000 (1 hour)
+   */
+  s3UploadGraceMs: z.coerce.number().int().min(0).default(3_600_000),
   /** Test seam (never in production): `<op>:<step>:<marker file>` pauses local executors at that step; see src/executors/fault-injection.ts. @defaultValue unset */
   faultPauseAt: z.string().optional(),
   /**
@@ -122,6 +138,36 @@ const ConfigSchema = z.object({
     .transform((v) => (typeof v === 'string' ? splitRoots(v) : v.map((r) => r.trim()).filter((r) => r !== '')))
     .pipe(z.array(z.string().refine((r) => path.isAbsolute(r), { message: 'every source root must be an absolute directory' })))
     .default([]),
+  /**
+   * S3 endpoint for S3-compatible servers (MinIO, …): mounts that name no endpoint of their own use
+   * it. Unset means AWS, except under `filestore dev`, which then runs a private MinIO at
+   * http://127.0.0.1:9000 (and starts one wherever this points if nothing answers there). @defaultValue unset
+   */
+  s3Endpoint: z.string().url().optional(),
+  /** Path-style addressing (`http://host/bucket/key`) for that endpoint. @defaultValue unset: on when FILESTORE_S3_ENDPOINT is set, off for AWS */
+  s3ForcePathStyle: bool.optional(),
+  /** Explicit MinIO server binary for `filestore dev` and the tests; otherwise .tools/bin/minio, then PATH. */
+  minioPath: z.string().optional(),
+  /** Console (web UI) port of the private MinIO that `filestore dev` starts. @defaultValue 9001 */
+  minioConsolePort: port.default(9001),
+  /** Start a private MinIO from `filestore dev` when no S3 server answers. @defaultValue true */
+  devStartMinio: bool.default(true),
+  /** Content of at least this many bytes is written to S3 as a resumable multipart upload; less in one PutObject (and buffered in memory up to this size). @defaultValue 67108864 (64 MiB) */
+  s3MultipartThreshold: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 * 1024)
+    .max(5 * 1024 ** 3)
+    .default(64 * 1024 * 1024),
+  /** Part size of S3 multipart uploads (raised where an object would need more than 10,000 parts). @defaultValue 16777216 (16 MiB) */
+  s3PartSize: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 * 1024)
+    .max(5 * 1024 ** 3)
+    .default(16 * 1024 * 1024),
+  /** Parts of one S3 multipart upload (or part copy) in flight at once; each holds one part in memory. @defaultValue 4 */
+  s3Concurrency: z.coerce.number().int().min(1).max(64).default(4),
 });
 
 /** `a,b` or `a:b` (or both mixed) → trimmed, non-empty entries. */
@@ -152,12 +198,17 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   maxUnknownErrorAttempts: 'FILESTORE_MAX_UNKNOWN_ERROR_ATTEMPTS',
   redisUrl: 'REDIS_URL',
   enableWatchers: 'FILESTORE_ENABLE_WATCHERS',
+  watchBackend: 'FILESTORE_WATCH_BACKEND',
+  watchAutoThreshold: 'FILESTORE_WATCH_AUTO_THRESHOLD',
+  watchSnapshotDir: 'FILESTORE_WATCH_SNAPSHOT_DIR',
+  watchSnapshotIntervalMs: 'FILESTORE_WATCH_SNAPSHOT_INTERVAL_MS',
   driftDebounceMs: 'FILESTORE_DRIFT_DEBOUNCE_MS',
   driftMaxWaitMs: 'FILESTORE_DRIFT_MAX_WAIT_MS',
   driftDirRescanThreshold: 'FILESTORE_DRIFT_DIR_RESCAN_THRESHOLD',
   driftMountRescanThreshold: 'FILESTORE_DRIFT_MOUNT_RESCAN_THRESHOLD',
   driftBatchSize: 'FILESTORE_DRIFT_BATCH_SIZE',
   driftScanIntervalMs: 'FILESTORE_DRIFT_SCAN_INTERVAL_MS',
+  s3ScanIntervalMs: 'FILESTORE_S3_SCAN_INTERVAL_MS',
   driftRecheckMs: 'FILESTORE_DRIFT_RECHECK_MS',
   driftConcurrency: 'FILESTORE_DRIFT_CONCURRENCY',
   driftJobsKept: 'FILESTORE_DRIFT_JOBS_KEPT',
@@ -168,8 +219,17 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   fenceIdleTimeoutMs: 'FILESTORE_FENCE_IDLE_TIMEOUT_MS',
   janitorIntervalMs: 'FILESTORE_JANITOR_INTERVAL_MS',
   janitorGraceMs: 'FILESTORE_JANITOR_GRACE_MS',
+  s3UploadGraceMs: 'FILESTORE_S3_UPLOAD_GRACE_MS',
   faultPauseAt: 'FILESTORE_FAULT_PAUSE_AT',
   sourceRoots: 'FILESTORE_SOURCE_ROOTS',
+  s3Endpoint: 'FILESTORE_S3_ENDPOINT',
+  s3ForcePathStyle: 'FILESTORE_S3_FORCE_PATH_STYLE',
+  minioPath: 'MINIO_PATH',
+  minioConsolePort: 'FILESTORE_MINIO_CONSOLE_PORT',
+  devStartMinio: 'FILESTORE_DEV_START_MINIO',
+  s3MultipartThreshold: 'FILESTORE_S3_MULTIPART_THRESHOLD',
+  s3PartSize: 'FILESTORE_S3_PART_SIZE',
+  s3Concurrency: 'FILESTORE_S3_CONCURRENCY',
 };
 
 /** Reads, validates and freezes the configuration; `overrides` win over the environment. */
@@ -193,6 +253,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 /** Task queue of a host-bound local mount. */
 export function mountTaskQueue(config: Pick<Config, 'taskQueue'>, mountId: string): string {
   return `${config.taskQueue}-mount-${mountId}`;
+}
+
+/** Whether clients of FILESTORE_S3_ENDPOINT address buckets path-style: as set, else on for a custom endpoint (MinIO needs it) and off for AWS. */
+export function s3PathStyle(config: Pick<Config, 's3Endpoint' | 's3ForcePathStyle'>): boolean {
+  return config.s3ForcePathStyle ?? config.s3Endpoint !== undefined;
 }
 
 export const PROJECT_DIR = PROJECT_ROOT;

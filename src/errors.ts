@@ -94,6 +94,18 @@ export class MountUnavailableError extends FilestoreError {
     super('MOUNT_UNAVAILABLE', `mount ${JSON.stringify(mountId)} is unavailable: ${reason}`, { retryable: true, details: { mountId } });
   }
 }
+/**
+ * A cross-mount copy or move needs both mounts on one host (two local mounts: the transfer runs on
+ * the source's host), and this host cannot reach one of them. Permanent: the placement will not
+ * change by retrying.
+ */
+export class MountNotReachableError extends FilestoreError {
+  constructor(mountId: string, reason: string, details: Details = {}) {
+    super('MOUNT_NOT_REACHABLE', `mount ${JSON.stringify(mountId)} cannot be reached from the host running this transfer: ${reason}`, {
+      details: { mountId, ...details },
+    });
+  }
+}
 
 // --- file system state ---
 export class NotFoundError extends FilestoreError {
@@ -288,6 +300,38 @@ export class FenceLostError extends FilestoreError {
   }
 }
 
+// --- object storage ---
+/** A key (prefix + path) longer than the backend allows (S3: 1,024 bytes of UTF-8). */
+export class KeyTooLongError extends FilestoreError {
+  constructor(key: string, limit: number, details: Details = {}) {
+    super('KEY_TOO_LONG', `key of ${Buffer.byteLength(key)} bytes exceeds the backend's limit of ${limit} bytes`, { details });
+  }
+}
+/** A file and a directory (key prefix) of one name: S3 could hold both, a file tree cannot. */
+export class NameConflictError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('NAME_CONFLICT', `${what} exists both as a file and as a directory`, { details });
+  }
+}
+/** A conditional request failed (If-None-Match / If-Match → 412): someone else wrote the object since it was checked. */
+export class PreconditionFailedError extends FilestoreError {
+  constructor(what: string, details: Details = {}) {
+    super('PRECONDITION_FAILED', `${what} changed behind Filestore's back (a conditional request was refused); nothing was overwritten`, { details });
+  }
+}
+/** The mount's bucket does not exist. */
+export class BucketNotFoundError extends FilestoreError {
+  constructor(bucket: string, details: Details = {}) {
+    super('BUCKET_NOT_FOUND', `bucket ${JSON.stringify(bucket)} does not exist`, { details: { bucket, ...details } });
+  }
+}
+/** The backend refused the credentials (unknown access key, bad signature, expired token). */
+export class InvalidCredentialsError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('INVALID_CREDENTIALS', message, { details });
+  }
+}
+
 const REGISTRY = {
   FilestoreError,
   ServiceUnavailableError,
@@ -305,6 +349,7 @@ const REGISTRY = {
   ReadOnlyMountError,
   MountExistsError,
   MountUnavailableError,
+  MountNotReachableError,
   NotFoundError,
   AlreadyExistsError,
   NotADirectoryError,
@@ -328,6 +373,11 @@ const REGISTRY = {
   BackendFaultError,
   BackendIoError,
   InternalError,
+  KeyTooLongError,
+  NameConflictError,
+  PreconditionFailedError,
+  BucketNotFoundError,
+  InvalidCredentialsError,
 } as const;
 
 /** Error types that Temporal must never retry (permanent by nature). */
@@ -343,6 +393,7 @@ export const NON_RETRYABLE: string[] = [
   'UnknownMountError',
   'ReadOnlyMountError',
   'MountExistsError',
+  'MountNotReachableError',
   'NotFoundError',
   'AlreadyExistsError',
   'NotADirectoryError',
@@ -363,6 +414,11 @@ export const NON_RETRYABLE: string[] = [
   'BackendLimitError',
   'BackendFaultError',
   'InternalError',
+  'KeyTooLongError',
+  'NameConflictError',
+  'PreconditionFailedError',
+  'BucketNotFoundError',
+  'InvalidCredentialsError',
 ];
 
 /** Serialisable form of an error, as stored in the journal and carried in failure details. */

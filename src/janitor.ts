@@ -4,16 +4,19 @@
  * dev server, a bug — and ends them the way the workflow would have: undo under the transaction's
  * fence, then ROLLED_BACK / FAILED; where undo is impossible, FAILED with compensationIncomplete
  * and the nodes INCONSISTENT (src/catalog/abandon.ts). Without it such an entry would lock its
- * path, its ancestors and its descendants forever.
+ * path, its ancestors and its descendants forever. It also aborts stale multipart uploads under
+ * every S3 mount (S3 keeps an unfinished upload's parts, and bills them, until it is aborted).
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { and, asc, eq, lt } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { journal } from '../db/schema';
 import type { FencePool } from '../activities/tx-fence';
 import { abandonMutation, endPendingEntry } from './catalog/abandon';
+import { entryState, stalePendingEntries } from './catalog/journal';
+import { s3MountIds } from './catalog/mounts';
+import { planMounts } from './catalog/plans';
+import { uploadSweepView } from './catalog/upload-sweep';
 import { toErrorInfo, type ErrorInfo } from './errors';
-import type { ExecutorRegistry } from './executors/registry';
+import type { ExecutorRegistry } from './executor-registry';
 import type { Logger } from './logger';
 import { janitorResolved } from './metrics';
 
@@ -26,6 +29,8 @@ export interface JanitorDeps {
   serves(mountId: string): boolean;
   /** Entries younger than this are left alone (ms). */
   graceMs: number;
+  /** Multipart uploads under S3 mounts older than this that no PENDING transaction owns are aborted (ms). @defaultValue 3600000 */
+  s3UploadGraceMs?: number;
   log?: Logger;
 }
 
@@ -44,15 +49,17 @@ async function workflowOpen(temporal: Client, workflowId: string): Promise<boole
 export async function runJanitorPass(deps: JanitorDeps): Promise<number> {
   const { db, log } = deps;
   const cutoff = new Date(Date.now() - deps.graceMs);
-  const stale = await db
-    .select({ id: journal.id, workflowId: journal.workflowId, mountId: journal.mountId })
-    .from(journal)
-    .where(and(eq(journal.status, 'PENDING'), lt(journal.updatedAt, cutoff)))
-    .orderBy(asc(journal.createdAt))
-    .limit(100);
+  const stale = await stalePendingEntries(db, cutoff, 100);
   let ended = 0;
+  // S3 mounts are served by every worker (their activities run on the general queue).
+  const s3Mounts = await s3MountIds(db);
   for (const entry of stale) {
-    if (!deps.serves(entry.mountId)) continue;
+    // A cross-mount copy/move has a transaction on each side: the source's (a move's delete) is
+    // undone first, then the target's write. A side this process cannot reach must not have
+    // started (no plan saved there, checked under the fence below), or another host ends it.
+    const sides = entry.targetMountId && entry.targetMountId !== entry.mountId ? [entry.mountId, entry.targetMountId] : [entry.mountId];
+    const reachable = (m: string) => s3Mounts.has(m) || deps.serves(m);
+    if (!sides.some(reachable)) continue;
     if (await workflowOpen(deps.temporal, entry.workflowId)) continue;
     let fence;
     try {
@@ -61,8 +68,10 @@ export async function runJanitorPass(deps: JanitorDeps): Promise<number> {
       continue; // an attempt of it still runs somewhere: not abandoned after all
     }
     try {
-      const [now] = await db.select({ status: journal.status }).from(journal).where(eq(journal.id, entry.id));
+      const now = await entryState(db, entry.id);
       if (now?.status !== 'PENDING') continue;
+      const started = await planMounts(db, entry.id);
+      if (sides.some((m) => !reachable(m) && started.includes(m))) continue;
       const cause: ErrorInfo = {
         name: 'WorkflowGoneError',
         code: 'WORKFLOW_GONE',
@@ -72,8 +81,8 @@ export async function runJanitorPass(deps: JanitorDeps): Promise<number> {
       };
       let outcome: string;
       try {
-        const executor = await deps.executors.get(entry.mountId);
-        const { undone } = await executor.undo(entry.id, { guard: fence.check });
+        let undone = false;
+        for (const side of sides.filter(reachable)) undone = (await (await deps.executors.get(side)).undo(entry.id, { guard: fence.check })).undone || undone;
         const status = undone ? 'ROLLED_BACK' : 'FAILED';
         await endPendingEntry(db, entry.id, status, cause);
         outcome = status.toLowerCase();
@@ -88,5 +97,31 @@ export async function runJanitorPass(deps: JanitorDeps): Promise<number> {
       await fence.release();
     }
   }
+  await sweepS3Uploads(deps, s3Mounts);
   return ended;
+}
+
+/**
+ * Aborts stale multipart uploads under each S3 mount (see src/executors/s3/s3-upload-sweep.ts).
+ * A failing mount (bucket gone, credentials revoked) is logged and skipped: it must not stop the
+ * janitor's other work.
+ */
+async function sweepS3Uploads(deps: JanitorDeps, s3Mounts: Set<string>): Promise<void> {
+  const olderThan = new Date(Date.now() - (deps.s3UploadGraceMs ?? 3_600_000));
+  for (const mountId of s3Mounts) {
+    try {
+      const executor = await deps.executors.get(mountId);
+      if (!executor.sweepStaleUploads) continue;
+      const view = await uploadSweepView(deps.db, mountId);
+      const aborted = await executor.sweepStaleUploads({
+        olderThan,
+        paths: view.endedPaths,
+        busy: (p) => view.busyPaths.has(p),
+        pending: (txId) => view.pendingIds.has(txId),
+      });
+      if (aborted > 0) deps.log?.warn({ mount: mountId, aborted }, 'janitor aborted stale multipart uploads');
+    } catch (err) {
+      deps.log?.warn({ mount: mountId, err: (err as Error).message }, 'janitor could not sweep the multipart uploads of an S3 mount');
+    }
+  }
 }

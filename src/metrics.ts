@@ -144,3 +144,54 @@ export const driftQueueDepth = new Gauge({
     for (const state of ['waiting', 'delayed', 'active', 'failed']) this.set({ state }, counts[state] ?? 0);
   },
 });
+
+// ---- S3 uploads (src/executors/s3/) ----
+
+export const s3UploadedBytes = new Counter({
+  name: 'filestore_s3_uploaded_bytes_total',
+  help: 'Bytes sent to S3 in upload requests that succeeded (PutObject bodies and multipart parts; parts reused on resume are not counted)',
+  registers: [registry],
+});
+
+export const s3Parts = new Counter({
+  name: 'filestore_s3_parts_total',
+  help: 'Multipart parts, by outcome: uploaded (sent now) or reused (found intact in S3 after a resume, not re-sent)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const s3MultipartInFlight = new Gauge({
+  name: 'filestore_s3_multipart_uploads_in_flight',
+  help: 'Multipart uploads this process is sending right now',
+  registers: [registry],
+});
+
+export const s3MultipartAborted = new Counter({
+  name: 'filestore_s3_multipart_aborted_total',
+  help: 'Multipart uploads aborted (AbortMultipartUpload succeeded: an undo, a failed stream upload, a janitor)',
+  registers: [registry],
+});
+
+export const s3RequestErrors = new Counter({
+  name: 'filestore_s3_request_errors_total',
+  help: 'S3 requests that failed, by S3 error code (NoSuchUpload, SlowDown, …) or network error code (ECONNRESET, TimeoutError, …)',
+  labelNames: ['code'] as const,
+  registers: [registry],
+});
+
+/** Distinct error-code labels seen so far; past the cap every new code counts as `other` (labels stay bounded). */
+const s3ErrorCodesSeen = new Set<string>();
+const S3_ERROR_CODE_LABELS_MAX = 100;
+
+/**
+ * Counts one failed S3 request under its error code. Codes come from the server or the network
+ * stack, so the label is sanitised and capped: an odd or unbounded value becomes `other`.
+ */
+export function countS3Error(code: string | undefined): void {
+  let label = code && /^[A-Za-z0-9._-]{1,64}$/.test(code) ? code : 'other';
+  if (label !== 'other' && !s3ErrorCodesSeen.has(label)) {
+    if (s3ErrorCodesSeen.size >= S3_ERROR_CODE_LABELS_MAX) label = 'other';
+    else s3ErrorCodesSeen.add(label);
+  }
+  s3RequestErrors.inc({ code: label });
+}

@@ -50,15 +50,25 @@ export interface MkdirRequest extends RequestBase {
   op: 'mkdir';
   parents?: boolean;
 }
-export interface MoveRequest extends RequestBase {
-  op: 'move';
+/**
+ * A copy or move may land on another mount: `targetMountId` names it (absent, or equal to
+ * `mountId`, means the same mount). Across mounts the bytes are streamed from the source
+ * executor into the target executor, both (mount, path) pairs are locked by the one journal
+ * entry, and a move deletes the source only after the target is verified.
+ */
+interface TransferFields {
   targetPath: string;
+  /** Mount the target path is on. @defaultValue the source's `mountId` */
+  targetMountId?: string;
+}
+
+export interface MoveRequest extends RequestBase, TransferFields {
+  op: 'move';
   overwrite?: boolean;
   createParents?: boolean;
 }
-export interface CopyRequest extends RequestBase {
+export interface CopyRequest extends RequestBase, TransferFields {
   op: 'copy';
-  targetPath: string;
   overwrite?: boolean;
   recursive?: boolean;
   createParents?: boolean;
@@ -89,6 +99,8 @@ export interface MutationResult {
   mountId: string;
   path: string;
   targetPath: string | null;
+  /** Mount of `targetPath` when it differs from `mountId` (a cross-mount copy or move); absent otherwise. */
+  targetMountId?: string;
   /** The primary node after the mutation (write/copy/move target, mkdir dir); null after delete. */
   node: NodeSummary | null;
   /** Catalog rows touched (nodes upserted or marked deleted). */
@@ -102,6 +114,15 @@ export function mutationWorkflowId(mountId: string, op: MutationOp, idempotencyK
   return `filestore:${mountId}:${op}:${idempotencyKey}`;
 }
 
+/**
+ * The mount a copy/move lands on when it is another mount than the source's, else null (same-mount
+ * requests, other ops). A `targetMountId` equal to `mountId` is the same mount.
+ */
+export function crossMountTarget(req: MutationRequest): string | null {
+  if (req.op !== 'move' && req.op !== 'copy') return null;
+  return req.targetMountId !== undefined && req.targetMountId !== req.mountId ? req.targetMountId : null;
+}
+
 /** Path the mutation leaves a node at (move/copy target, else the path itself). */
 export function primaryPath(req: MutationRequest): string {
   return req.op === 'move' || req.op === 'copy' ? req.targetPath : req.path;
@@ -109,7 +130,7 @@ export function primaryPath(req: MutationRequest): string {
 
 /** One-line description for the Web UI summary and logs. */
 export function describeMutation(req: MutationRequest): string {
-  const target = req.op === 'move' || req.op === 'copy' ? ` → ${req.mountId}:${req.targetPath}` : '';
+  const target = req.op === 'move' || req.op === 'copy' ? ` → ${crossMountTarget(req) ?? req.mountId}:${req.targetPath}` : '';
   return `${req.op} ${req.mountId}:${req.path}${target}`;
 }
 

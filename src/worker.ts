@@ -2,7 +2,12 @@
  * The worker process: the workflow worker and general activities on the base task queue, plus one
  * activity worker per local mount served by this host (`<queue>-mount-<id>`, the worker-specific
  * task queue pattern: only a host that has the disk — proven by the mount's identity marker at
- * its root — polls it). Mounts are re-read from the catalog
+ * its root — polls it). The workflow worker also runs the catalog-only steps (begin, commit,
+ * publish) as local activities, from the same wrapped activities and interceptors
+ * (workflows/workflow-common.ts); mount workers run no workflows, so never a local activity.
+ * Activities on the workflow's own queue (S3 mounts' steps) are dispatched eagerly with the
+ * workflow task's reply where the server allows it (`system.enableActivityEagerExecution`; the
+ * SDK asks by default). Mounts are re-read from the catalog
  * (on NOTIFY and every FILESTORE_MOUNT_REFRESH_MS) so mounts added while running are picked up.
  */
 import fs from 'node:fs';
@@ -10,7 +15,7 @@ import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import { openCatalog, type Catalog } from '../db/client';
-import type { MountRow } from '../db/schema';
+import type { MountRow } from './catalog/types';
 import { createActivities, withTypedFailures, type ActivityDeps } from '../activities';
 import { timerHeartbeats } from '../activities/heartbeat-interceptor';
 import { FencePool } from '../activities/tx-fence';
@@ -19,7 +24,8 @@ import { checkMountMarker } from './catalog/mount-marker';
 import { listMounts } from './catalog/mounts';
 import { mountTaskQueue, type Config } from './config';
 import { faultInjectionHooks } from './executors/fault-injection';
-import { ExecutorRegistry } from './executors/registry';
+import { ExecutorRegistry } from './executor-registry';
+import { s3OptionsOf } from './executors/index';
 import type { Logger } from './logger';
 import { startMetricsServer, type MetricsServer } from './metrics-server';
 import { runJanitorPass } from './janitor';
@@ -34,7 +40,7 @@ export interface StartWorkerOptions {
   metrics?: boolean;
   logger?: Logger;
   /** Extra Worker options (concurrency tuning in benchmarks). */
-  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'>;
+  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'maxCachedWorkflows'>;
 }
 
 export interface RunningWorker {
@@ -127,11 +133,12 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const catalog: Catalog = openCatalog(config.databaseUrl);
   const redis = openRedis(config.redisUrl, log);
   const fences = new FencePool(config.databaseUrl, { idleTimeoutMs: config.fenceIdleTimeoutMs });
-  const executors = new ExecutorRegistry(catalog.db, faultInjectionHooks(config.faultPauseAt));
+  const executors = new ExecutorRegistry(catalog.db, faultInjectionHooks(config.faultPauseAt), s3OptionsOf(config));
   const deps: ActivityDeps = { db: catalog.db, executors, redis, config, fences };
   // Every activity that declares a heartbeat timeout heartbeats on a timer while it runs.
   const interceptors = { activity: [timerHeartbeats] };
-  // Wrapped here, so injected activities (tests) report typed failures exactly like the standard ones.
+  // Wrapped here, so injected activities (tests) report typed failures exactly like the standard ones,
+  // and local activities exactly like queued ones (the same functions and interceptors run both).
   const activities = withTypedFailures((opts.activities ?? createActivities)(deps), { maxUnknownErrorAttempts: config.maxUnknownErrorAttempts });
 
   const general = await Worker.create({
@@ -202,6 +209,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
               temporal: temporalClient,
               serves: (id) => mountWorkers.has(id),
               graceMs: config.janitorGraceMs,
+              s3UploadGraceMs: config.s3UploadGraceMs,
               log,
             }),
       );
