@@ -2,19 +2,10 @@
  * Pure comparison of what the catalog says with what the backend shows, for one path.
  * The processor stats, reads the catalog and (only when asked) hashes; this decides.
  */
-import type { NodeRow, ObservedMeta } from '../../db/schema';
+import type { CatalogNode, DriftKind, DriftObserved } from '../catalog/types';
 import type { NodeMeta } from '../executors/executor';
 
-/**
- * What a detection says about a path. `unreadable`: the path exists (or its parent lists it) but
- * its metadata or contents cannot be read (permissions, a host path longer than PATH_MAX, a
- * symlink loop); nothing below it could be compared, so the catalog can neither be confirmed nor
- * contradicted there. The three others come from {@link compareNode}.
- */
-export type DriftKind = 'added' | 'modified' | 'removed' | 'unreadable';
-
-/** What the processor records as observed: the backend's metadata, and for an unreadable path why (errno or error code). */
-export type DriftObserved = ObservedMeta & { unreadable?: string };
+export type { CatalogNode, DriftKind, DriftObserved } from '../catalog/types';
 
 export type Verdict =
   | { drift: null }
@@ -22,15 +13,19 @@ export type Verdict =
   /** Size and mtime agree but the file was touched after the catalog recorded it: compare content. */
   | { drift: null; needsHash: true };
 
-/** Catalog rows the comparison needs (a projection of nodes). */
-export type CatalogNode = Pick<NodeRow, 'path' | 'kind' | 'size' | 'sha256' | 'mode' | 'mtime' | 'state' | 'version' | 'updatedAt' | 'lastJournalId'>;
-
 /** Millisecond tolerance: catalog times are ms-precision ISO strings; the disk has ns. */
 const MTIME_SLACK_MS = 1;
 
-export function observedOf(live: NodeMeta | null, sha256?: string | null): ObservedMeta {
+export function observedOf(live: NodeMeta | null, sha256?: string | null): DriftObserved {
   if (!live) return { kind: null, size: null, mtime: null, mode: null };
-  return { kind: live.kind, size: live.size, mtime: live.mtime, mode: live.mode, ...(sha256 !== undefined ? { sha256 } : {}) };
+  return {
+    kind: live.kind,
+    size: live.size,
+    mtime: live.mtime,
+    mode: live.mode,
+    ...(sha256 !== undefined ? { sha256 } : {}),
+    ...(live.etag ? { etag: live.etag } : {}),
+  };
 }
 
 /** The observation of an unreadable path: whatever metadata could still be had (a directory whose listing was refused has some), and why. */
@@ -59,6 +54,14 @@ export function compareNode(row: CatalogNode | null, live: NodeMeta | null, cont
   }
   if (live.kind === 'directory') return { drift: null };
   if (known.size !== live.size) return { drift: 'modified', reason: `size ${known.size} → ${live.size}` };
+  // A hash the object carries (S3: the sha256 Filestore stores in its metadata) that disagrees.
+  if (known.sha256 && live.sha256 && known.sha256 !== live.sha256) return { drift: 'modified', reason: 'content differs (stored sha256)' };
+  // An object store names each object version by its ETag: where both sides have one it decides,
+  // and times are not compared (S3 reports LastModified to the millisecond in a listing and to the
+  // second in HeadObject, so Filestore's own writes would differ by a fraction of a second).
+  if (known.etag && live.etag) {
+    return known.etag === live.etag ? { drift: null } : { drift: 'modified', reason: `etag ${known.etag} → ${live.etag}` };
+  }
   const knownMtime = ms(known.mtime);
   const liveMtime = ms(live.mtime);
   if (!Number.isNaN(knownMtime) && Math.abs(knownMtime - liveMtime) >= MTIME_SLACK_MS) {
@@ -82,10 +85,13 @@ export function sameDetection(
 ): boolean {
   if (!prev || prev.kind !== kind) return false;
   const a = prev.observed;
+  // An object's ETag names its version; its time is reported at different precisions by a
+  // listing and by HeadObject, so two looks at one version may disagree on it.
+  const sameVersion = a.etag && observed.etag ? a.etag === observed.etag : a.mtime === observed.mtime;
   return (
     a.kind === observed.kind &&
     a.size === observed.size &&
-    a.mtime === observed.mtime &&
+    sameVersion &&
     a.mode === observed.mode &&
     (a.unreadable ?? null) === (observed.unreadable ?? null)
   );

@@ -8,12 +8,13 @@ import { Redis } from 'ioredis';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { driftJobs } from '../metrics';
-import { runDriftJob, type DriftProcessorDeps } from './drift-processor';
+import { runDriftJob, type DriftCheckResult, type DriftProcessorDeps } from './drift-processor';
 import { driftJobId, type DriftJobSpec } from './event-aggregator';
+import { scanS3Mount, usesS3Scanner } from './s3-scanner';
 
 export type DriftQueueConfig = Pick<
   Config,
-  'redisUrl' | 'driftQueue' | 'driftJobsKept' | 'driftConcurrency' | 'driftRecheckMs' | 'driftScanIntervalMs' | 'driftBatchSize'
+  'redisUrl' | 'driftQueue' | 'driftJobsKept' | 'driftConcurrency' | 'driftRecheckMs' | 'driftScanIntervalMs' | 'driftBatchSize' | 'driftMountRescanThreshold'
 >;
 
 /**
@@ -60,6 +61,29 @@ export async function enqueueDriftJobs(queue: Queue, specs: DriftJobSpec[]): Pro
 }
 
 /**
+ * Runs one drift job: a whole-mount scan of an S3 mount streams its listing against the catalog
+ * (s3-scanner.ts); everything else is the processor's (drift-processor.ts).
+ */
+export async function processDriftJob(
+  config: Pick<DriftQueueConfig, 'driftBatchSize' | 'driftMountRescanThreshold'>,
+  deps: DriftProcessorDeps,
+  spec: DriftJobSpec,
+  jobId: string | undefined,
+): Promise<DriftCheckResult> {
+  if (spec.kind === 'scan' && spec.dir === '') {
+    const executor = await deps.executors.get(spec.mountId).catch((err: { code?: string }) => {
+      if (err?.code === 'UNKNOWN_MOUNT') return null;
+      throw err;
+    });
+    if (!executor) return { detected: 0, deferred: [] };
+    if (usesS3Scanner(executor, spec)) {
+      return scanS3Mount(deps, executor, spec, jobId, { batchSize: config.driftBatchSize, mountRescanThreshold: config.driftMountRescanThreshold });
+    }
+  }
+  return runDriftJob(deps, spec, jobId);
+}
+
+/**
  * Registers (or moves) the periodic full scan of a mount as a BullMQ job scheduler. The first run
  * is one interval away: an `every` scheduler would otherwise run at once, doubling the startup scan.
  */
@@ -88,7 +112,7 @@ export function startDriftProcessor(
     async (job: Job<DriftJobSpec & { reason?: string }>) => {
       // Scheduler-made scans carry firstEventAt 0: their "change" is as old as the scan itself.
       const spec = job.data.firstEventAt ? job.data : { ...job.data, firstEventAt: Date.now() };
-      const result = await runDriftJob(deps, spec, job.id);
+      const result = await processDriftJob(config, deps, spec, job.id);
       if (result.deferred.length > 0) {
         const paths = result.deferred.sort();
         const rechecks: DriftJobSpec[] = [];

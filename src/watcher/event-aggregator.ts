@@ -40,7 +40,7 @@
  * @module
  */
 import type { Config } from '../config';
-import { isInFilestoreScratch } from '../executors/scratch-names';
+import { isInFilestoreScratch } from '../executors/local/scratch-names';
 import { isStrictlyInside, normalizeMountPath, pathsOverlap } from '../paths';
 import { type CollapseLimits, type DriftJobSpec, coveredByAny, planDriftJobs } from './drift-plan';
 

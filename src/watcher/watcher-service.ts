@@ -1,25 +1,32 @@
 /**
- * `filestore watcher`: detects changes made behind Filestore's back on this host's local mounts.
+ * `filestore watcher`: detects changes made behind Filestore's back on this host's local mounts
+ * and on watched S3 mounts.
  *
- *  chokidar (per mount with `watch` on, when FILESTORE_ENABLE_WATCHERS=true)
+ *  chokidar or @parcel/watcher (per local mount with `watch` on, when FILESTORE_ENABLE_WATCHERS=true;
+ *  FILESTORE_WATCH_BACKEND picks, see watch-backend.ts)
  *    → EventAggregator (debounce, burst → rescan, bounded)
  *    → BullMQ `filestore-drift` (addBulk, deduplication ids)
  *    → drift processor (stat + compare with the catalog → INCONSISTENT + drift_events)
  *
- * Missed events are caught by a scan of every watched mount at start, a periodic full scan
+ * Missed events are caught by a scan of every watched mount at start (unless its parcel watcher
+ * replayed a valid snapshot: it then reported what changed while nobody watched), a periodic full scan
  * (BullMQ job scheduler), a rescan after a watcher error, and a rescan after Redis comes back
- * (its queue may have been lost with it).
+ * (its queue may have been lost with it). An S3 mount has no events: those scans, every
+ * FILESTORE_S3_SCAN_INTERVAL_MS, are how its drift is found (s3-scanner.ts).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { openCatalog, type Catalog } from '../../db/client';
-import type { MountRow } from '../../db/schema';
+import type { MountRow } from '../catalog/types';
 import { followMounts, type MountFollower } from '../catalog/mount-follower';
 import { checkMountMarker } from '../catalog/mount-marker';
 import { listMounts } from '../catalog/mounts';
+import { countLiveNodesUpTo } from '../catalog/node-count';
 import type { Config } from '../config';
-import { ExecutorRegistry } from '../executors/registry';
+import { ExecutorRegistry } from '../executor-registry';
+import { s3OptionsOf } from '../executors/index';
 import type { Logger } from '../logger';
 import { driftRescans, setDriftQueueSource } from '../metrics';
 import { startMetricsServer, type MetricsServer } from '../metrics-server';
@@ -32,7 +39,8 @@ import {
   unschedulePeriodicScan,
 } from './drift-queue';
 import { EventAggregator } from './event-aggregator';
-import { watchMount, type MountWatcher } from './mount-watcher';
+import { watchMount, type MountWatcher, type WatchBackend } from './mount-watcher';
+import { chooseWatchBackend, countEntriesUpTo } from './watch-backend';
 
 export interface WatcherServiceOptions {
   logger?: Logger;
@@ -41,8 +49,14 @@ export interface WatcherServiceOptions {
 }
 
 export interface RunningWatcher {
-  /** Mounts being watched (or scanned only, when chokidar is off). */
+  /** Mounts being watched (or scanned only, when watchers are off, and S3 mounts). */
   watchedMounts(): string[];
+  /** The backend watching a mount's files, or null (scanned only). */
+  watcherBackend(mountId: string): WatchBackend | null;
+  /** Whether the mount's watcher replayed a trusted snapshot at start (parcel only). */
+  watcherCaughtUp(mountId: string): boolean;
+  /** Queues a scan of the whole mount now (what the periodic scan does), without waiting for it to run. */
+  scanNow(mountId: string): Promise<void>;
   refreshMounts(): Promise<void>;
   /** Pushes buffered events to the queue now. */
   flush(): Promise<void>;
@@ -52,7 +66,10 @@ export interface RunningWatcher {
 }
 
 async function wantsWatching(config: Config, row: MountRow): Promise<boolean> {
-  if (row.kind !== 'local' || !row.rootPath || !row.options.watch) return false;
+  if (!row.options.watch) return false;
+  // Not host-bound: any watcher may list a bucket; the scheduler in Redis keeps it to one scan per interval.
+  if (row.kind === 's3') return true;
+  if (row.kind !== 'local' || !row.rootPath) return false;
   if (config.localMounts !== '*' && !config.localMounts.split(',').map((s) => s.trim()).includes(row.id)) return false;
   // As for the worker: only where the root carries this mount's identity marker. An empty mount
   // point (a disk that failed to mount) would otherwise report every catalogued file as removed.
@@ -62,7 +79,7 @@ async function wantsWatching(config: Config, row: MountRow): Promise<boolean> {
 export async function startWatcherService(config: Config, opts: WatcherServiceOptions = {}): Promise<RunningWatcher> {
   const log = opts.logger;
   const catalog: Catalog = openCatalog(config.databaseUrl, { max: config.driftConcurrency + 2 });
-  const executors = new ExecutorRegistry(catalog.db);
+  const executors = new ExecutorRegistry(catalog.db, {}, s3OptionsOf(config));
   const producer: Redis = producerConnection(config.redisUrl);
   producer.on('error', () => undefined);
   const queue = createDriftQueue(config, producer);
@@ -83,13 +100,54 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
     },
   );
 
-  const watched = new Map<string, { watcher: MountWatcher | null }>();
+  /** Per watched mount: its file watcher (local mounts with watchers on) and its periodic scan interval. */
+  const watched = new Map<string, { watcher: MountWatcher | null; scanEveryMs: number }>();
   const scheduled = new Set<string>();
   let stopping = false;
+  // Redis restarted (or failed over): jobs and schedulers it held may be gone, so rescan.
+  let redisWasDown = false;
 
   function rescan(mountId: string, reason: string): void {
     driftRescans.inc({ mount: mountId, reason });
     aggregator.requestScan(mountId, '');
+  }
+
+  /** The file watcher of a local mount, on the backend FILESTORE_WATCH_BACKEND picks for it. */
+  async function startFileWatcher(row: MountRow): Promise<MountWatcher> {
+    const rootReal = fs.realpathSync(row.rootPath!);
+    const choice = await chooseWatchBackend(config.watchBackend, config.watchAutoThreshold, {
+      catalogued: (limit) => countLiveNodesUpTo(catalog.db, row.id, limit),
+      onDisk: (limit) => countEntriesUpTo(rootReal, limit),
+    });
+    const opts = {
+      mountId: row.id,
+      rootReal,
+      onEvent: (p: string, event: string) => aggregator.add(row.id, p, event),
+      onScan: (dir: string) => (dir === '' ? rescan(row.id, 'error') : aggregator.requestScan(row.id, dir)),
+      onError: () => rescan(row.id, 'error'),
+      log,
+      snapshot: {
+        dir: config.watchSnapshotDir ?? path.join(config.stateDir, 'watch-snapshots'),
+        instanceId: row.instanceId,
+        everyMs: config.watchSnapshotIntervalMs,
+        // A snapshot counts only once what it covers is in the queue (see parcel-watcher.ts).
+        handedOver: async () => {
+          if (redisWasDown) return false;
+          await aggregator.flush(row.id);
+          return !aggregator.retrying(row.id);
+        },
+      },
+    };
+    log?.info({ mount: row.id, backend: choice.backend, reason: choice.reason }, 'watch backend chosen');
+    if (choice.backend === 'parcel') {
+      try {
+        return await watchMount(opts, 'parcel');
+      } catch (err) {
+        // The native module could not load (no prebuilt binary for this platform): watch anyway.
+        log?.error({ mount: row.id, err: (err as Error).message }, '@parcel/watcher is unavailable; watching the mount with chokidar');
+      }
+    }
+    return watchMount(opts, 'chokidar');
   }
 
   async function refreshMounts(): Promise<void> {
@@ -100,21 +158,21 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
     const added: string[] = [];
     for (const row of rows) {
       if (watched.has(row.id) || stopping) continue;
-      const entry: { watcher: MountWatcher | null } = { watcher: null };
+      // An S3 mount's scanner is its periodic scan: listing is the only way to see its drift.
+      const entry = { watcher: null as MountWatcher | null, scanEveryMs: row.kind === 's3' ? config.s3ScanIntervalMs : config.driftScanIntervalMs };
       watched.set(row.id, entry);
-      if (config.enableWatchers) {
-        entry.watcher = await watchMount({
-          mountId: row.id,
-          rootReal: fs.realpathSync(row.rootPath!),
-          onEvent: (p, event) => aggregator.add(row.id, p, event),
-          onError: () => rescan(row.id, 'error'),
-          log,
-        });
-      }
-      // Changes made while nobody watched: compare the whole mount once, now.
+      if (config.enableWatchers && row.kind === 'local') entry.watcher = await startFileWatcher(row);
+      // Changes made while nobody watched: compare the whole mount once, now — even when a parcel
+      // snapshot was replayed (caughtUp). The replay reports what changed before the watcher went
+      // down quickly, but a change landing in a directory parcel's start-up crawl had passed and
+      // not yet subscribed would be seen only by the periodic scan, and the snapshot compares
+      // mtimes only; the scan, started after the subscription, closes both gaps.
       rescan(row.id, 'startup');
       added.push(row.id);
-      log?.info({ mount: row.id, chokidar: config.enableWatchers }, 'watching mount');
+      log?.info(
+        { mount: row.id, kind: row.kind, backend: entry.watcher?.backend ?? null, caughtUp: entry.watcher?.caughtUp ?? false, scanEveryMs: entry.scanEveryMs },
+        'watching mount',
+      );
     }
     for (const [id, entry] of watched) {
       if (wanted.has(id)) continue;
@@ -124,10 +182,10 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
       log?.info({ mount: id }, 'stopped watching mount');
     }
     // Schedulers live in Redis: (re)register any that are missing, e.g. after Redis was down.
-    for (const id of watched.keys()) {
+    for (const [id, entry] of watched) {
       if (scheduled.has(id)) continue;
       try {
-        await schedulePeriodicScan(queue, id, config.driftScanIntervalMs);
+        await schedulePeriodicScan(queue, id, entry.scanEveryMs);
         scheduled.add(id);
       } catch (err) {
         log?.warn({ mount: id, err: (err as Error).message }, 'could not schedule the periodic scan; will retry');
@@ -138,8 +196,6 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
   }
 
   let follower: MountFollower | null = null;
-  // Redis restarted (or failed over): jobs and schedulers it held may be gone, so rescan.
-  let redisWasDown = false;
   producer.on('close', () => {
     if (!stopping && !redisWasDown) log?.warn('Redis connection lost; buffering changes until it is back');
     redisWasDown = true;
@@ -161,6 +217,12 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
 
   return {
     watchedMounts: () => [...watched.keys()],
+    watcherBackend: (mountId: string) => watched.get(mountId)?.watcher?.backend ?? null,
+    watcherCaughtUp: (mountId: string) => watched.get(mountId)?.watcher?.caughtUp ?? false,
+    async scanNow(mountId: string) {
+      rescan(mountId, 'requested');
+      await aggregator.flush(mountId);
+    },
     refreshMounts: () => following.refresh(),
     flush: () => aggregator.flush(),
     queue,
@@ -169,7 +231,8 @@ export async function startWatcherService(config: Config, opts: WatcherServiceOp
       if (stopping) return;
       stopping = true;
       await following.stop();
-      for (const entry of watched.values()) await entry.watcher?.close();
+      // Before the aggregator closes: a parcel watcher hands its last changes over, then commits its snapshot.
+      await Promise.all([...watched.values()].map((entry) => entry.watcher?.close()));
       await aggregator.close().catch(() => undefined);
       await processor.close().catch(() => undefined);
       await queue.close().catch(() => undefined);
