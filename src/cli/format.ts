@@ -1,5 +1,5 @@
 /** Human output of the CLI (tables); --json prints the rows instead — and its option parsing helpers. */
-import type { DriftEventRow, JournalRow, MountRow, NodeRow } from '../../db/schema';
+import type { DriftEventRow, JournalRow, MountRow, NodeRow } from '../catalog/types';
 import { InvalidRequestError } from '../errors';
 import type { MutationResult } from '../mutations';
 
@@ -17,17 +17,23 @@ function table(rows: string[][]): string {
 }
 
 export function formatMounts(rows: MountRow[]): string {
-  if (rows.length === 0) return '(no mounts; add one with `filestore mount add <id> --local <dir>`)';
+  if (rows.length === 0) return '(no mounts; add one with `filestore mount add <id> --local <dir>` or `--s3 s3://bucket[/prefix]`)';
   return table([
     ['ID', 'KIND', 'ROOT', 'OPTIONS'],
     ...rows.map((m) => [
       m.id,
       m.kind,
-      m.rootPath ?? `s3://${m.bucket}/${m.prefix ?? ''}`,
-      Object.entries(m.options)
-        .filter(([, v]) => v)
-        .map(([k]) => k)
-        .join(',') || '-',
+      m.rootPath ?? `s3://${m.bucket}${m.prefix ? `/${m.prefix}` : ''}`,
+      [
+        // S3: where (endpoint, region), then the write settings as key=value; flags by name.
+        ...(m.endpoint ? [`endpoint=${m.endpoint}`] : []),
+        ...(m.region ? [`region=${m.region}`] : []),
+        // Sorted: jsonb keeps keys in its own order (by length), not the order they were set.
+        ...Object.entries(m.options)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .filter(([, v]) => v)
+          .map(([k, v]) => (v === true ? k : `${k}=${String(v)}`)),
+      ].join(',') || '-',
     ]),
   ]);
 }
@@ -73,7 +79,7 @@ export function formatJournal(rows: JournalRow[]): string {
 }
 
 export function formatResult(r: MutationResult): string {
-  const where = `${r.mountId}:${r.targetPath ?? r.path}`;
+  const where = r.targetPath ? `${r.mountId}:${r.path} → ${r.targetMountId ?? r.mountId}:${r.targetPath}` : `${r.mountId}:${r.path}`;
   const node = r.node ? ` ${r.node.kind} ${r.node.size} bytes${r.node.sha256 ? ` sha256 ${r.node.sha256}` : ''} v${r.node.version}` : '';
   return `${r.status.toLowerCase()} ${r.op} ${where}${node} (journal ${r.journalId})`;
 }

@@ -1,25 +1,15 @@
-/** CLI verbs for drift detection: the watcher process, watch options on mounts, open drift events. */
+/** CLI verbs for drift detection: the watcher process and open drift events (watch options on mounts: `mount set`). */
 import type { Command } from 'commander';
-import type { FilestoreClient } from '../client';
-import { listDriftEvents } from '../catalog/drift';
-import { setMountOptions } from '../catalog/mounts';
-import type { Config } from '../config';
-import { InvalidRequestError } from '../errors';
-import { createLogger } from '../logger';
-import { startWatcherService } from '../watcher/watcher-service';
-import { formatDrift, formatMounts, positiveInt } from './format';
+import type { CommandContext } from './context';
+import { formatDrift, positiveInt } from './format';
 
-export interface CommandContext {
-  cfg(): Config;
-  connect(): Promise<FilestoreClient>;
-  out(line: string): void;
-}
-
-export function registerWatchCommands(program: Command, mount: Command, ctx: CommandContext): void {
+export function registerWatchCommands(program: Command, ctx: CommandContext): void {
   program
     .command('watcher')
     .description('detect changes made behind Filestore on this host (FILESTORE_ENABLE_WATCHERS=true for live watching)')
     .action(async () => {
+      // chokidar, BullMQ and the backends load here, for this verb only.
+      const [{ startWatcherService }, { createLogger }] = await Promise.all([import('../watcher/watcher-service'), import('../logger')]);
       const log = createLogger(ctx.cfg().logLevel);
       const watcher = await startWatcherService(ctx.cfg(), { logger: log });
       log.info({ mounts: watcher.watchedMounts(), chokidar: ctx.cfg().enableWatchers, metrics: watcher.metricsUrl }, 'watcher running');
@@ -28,27 +18,6 @@ export function registerWatchCommands(program: Command, mount: Command, ctx: Com
         process.once('SIGTERM', resolve);
       });
       await watcher.shutdown();
-    });
-
-  mount
-    .command('set <id>')
-    .description('change a mount\'s options')
-    .option('--watch', 'watch the mount for changes made behind Filestore')
-    .option('--no-watch', 'stop watching it')
-    .option('--read-only', 'refuse every mutation')
-    .option('--no-read-only', 'allow mutations again')
-    .option('--allow-special-modes', 'let mutations keep or set setuid, setgid and sticky bits')
-    .option('--no-allow-special-modes', 'strip them again (and refuse them in an explicit mode)')
-    .action(async (id: string, o: { watch?: boolean; readOnly?: boolean; allowSpecialModes?: boolean }) => {
-      const patch: { watch?: boolean; readOnly?: boolean; allowSpecialModes?: boolean } = {};
-      if (o.watch !== undefined) patch.watch = o.watch;
-      if (o.readOnly !== undefined) patch.readOnly = o.readOnly;
-      if (o.allowSpecialModes !== undefined) patch.allowSpecialModes = o.allowSpecialModes;
-      if (Object.keys(patch).length === 0) {
-        throw new InvalidRequestError('nothing to set: pass --watch, --no-watch, --read-only, --no-read-only, --allow-special-modes or --no-allow-special-modes');
-      }
-      const row = await setMountOptions((await ctx.connect()).db, id, patch);
-      ctx.out(formatMounts([row]));
     });
 
   program
@@ -60,7 +29,8 @@ export function registerWatchCommands(program: Command, mount: Command, ctx: Com
     .option('--limit <n>', 'most recent n events', positiveInt, 100)
     .option('--json', 'print JSON')
     .action(async (o: { mount?: string; all?: boolean; limit: number; json?: boolean }) => {
-      const rows = await listDriftEvents((await ctx.connect()).db, { mountId: o.mount, all: o.all, limit: o.limit });
+      const [db, { listDriftEvents }] = await Promise.all([ctx.db(), import('../catalog/drift')]);
+      const rows = await listDriftEvents(db, { mountId: o.mount, all: o.all, limit: o.limit });
       ctx.out(o.json ? JSON.stringify(rows) : formatDrift(rows));
     });
 }

@@ -12,13 +12,13 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, desc, eq, or, type SQL } from 'drizzle-orm';
 import { openCatalog, type Catalog } from '../../db/client';
-import { journal, nodes, type JournalRow, type NodeRow } from '../../db/schema';
-import { listNodePage, MAX_PAGE_SIZE, type ListPageOptions, type NodePage } from '../catalog/listing';
-import { getMount, listMounts, addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
+import type { JournalQuery } from '../catalog/journal';
+import type { ListPageOptions, NodePage } from '../catalog/listing';
+import { getMount, addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
+import type { JournalRow, NodeRow } from '../catalog/types';
 import { loadConfig, mountTaskQueue, type Config } from '../config';
-import { checkWriteSource } from '../executors/local-source';
+import { checkWriteSource } from '../executors/local/local-source';
 import {
   errorFromInfo,
   FilestoreError,
@@ -26,10 +26,10 @@ import {
   InvalidRequestError,
   PayloadTooLargeError,
   ReadOnlyMountError,
-  UnsupportedError,
   type ErrorInfo,
 } from '../errors';
 import {
+  crossMountTarget,
   describeMutation,
   IDEMPOTENCY_KEY_PATTERN,
   mutationWorkflowId,
@@ -39,6 +39,7 @@ import {
   type MutationResult,
 } from '../mutations';
 import { normalizeMountPath } from '../paths';
+import { CatalogReader } from './catalog-reader';
 import { FINGERPRINT_MEMO_KEY, requestFingerprint } from '../request-fingerprint';
 import { connectTemporal } from '../temporal';
 
@@ -82,13 +83,22 @@ export interface MutationHandle {
   idempotencyKey: string;
   /** Waits for the workflow; resolves with its result or rejects with a typed FilestoreError. */
   result(): Promise<MutationResult>;
+  /**
+   * Where the running mutation's backend step stands, from its pending activity's heartbeat
+   * details (bytes done, and an S3 upload's checkpoint); null when no step reports progress now.
+   */
+  progress(): Promise<MutationProgress | null>;
 }
 
-export interface JournalQuery {
-  mountId?: string;
-  status?: JournalRow['status'];
-  limit?: number;
+/** Progress of a running mutation's backend step (see {@link MutationHandle.progress}). */
+export interface MutationProgress {
+  /** The activity reporting it (`executeMutation`, …). */
+  activity: string;
+  bytes: number;
+  checkpoint?: Record<string, unknown>;
 }
+
+export type { JournalQuery };
 
 export class FilestoreClient {
   private constructor(
@@ -96,7 +106,12 @@ export class FilestoreClient {
     readonly temporal: Client,
     private readonly connection: Connection | null,
     private readonly catalog: Catalog,
-  ) {}
+  ) {
+    this.reader = new CatalogReader(catalog.db);
+  }
+
+  /** The catalog reads, on this client's pool. */
+  private readonly reader: CatalogReader;
 
   /** Connects to Temporal and the catalog with `config` (default: from the environment). */
   static async connect(config: Config = loadConfig()): Promise<FilestoreClient> {
@@ -165,37 +180,50 @@ export class FilestoreClient {
     return this.start(mountId, opts, (base) => ({ ...base, op: 'mkdir', path: normalizeMountPath(dirPath), parents: opts.parents }));
   }
 
-  /** Moves (renames) a file or directory within a mount. */
+  /**
+   * Moves (renames) a file or directory within a mount, or — with `targetMountId` — a file to
+   * another mount (local ↔ local on one host, local ↔ S3, S3 ↔ S3): the bytes are streamed to the
+   * target, verified there, and only then is the source deleted; all as one mutation, committed on
+   * both mounts at once or rolled back on both.
+   *
+   * ```ts
+   * await (await fs.move('docs', 'reports/q3.pdf', 'archive/2026/q3.pdf', { targetMountId: 'archive-s3' })).result();
+   * ```
+   */
   async move(
     mountId: string,
     from: string,
     to: string,
     opts: MutationOptions & { overwrite?: boolean; createParents?: boolean; targetMountId?: string } = {},
   ): Promise<MutationHandle> {
-    this.sameMount(mountId, opts.targetMountId, 'move');
     return this.start(mountId, opts, (base) => ({
       ...base,
       op: 'move',
       path: normalizeMountPath(from),
       targetPath: normalizeMountPath(to),
+      ...crossMountField(mountId, opts.targetMountId),
       overwrite: opts.overwrite,
       createParents: opts.createParents,
     }));
   }
 
-  /** Copies a file, or a directory with `recursive`, within a mount. */
+  /**
+   * Copies a file, or a directory with `recursive`, within a mount — or, with `targetMountId`, a
+   * file to another mount (directories across mounts are refused with UNSUPPORTED for now). The
+   * source of a cross-mount copy may be a read-only mount: it is only read.
+   */
   async copy(
     mountId: string,
     from: string,
     to: string,
     opts: MutationOptions & { overwrite?: boolean; recursive?: boolean; createParents?: boolean; targetMountId?: string } = {},
   ): Promise<MutationHandle> {
-    this.sameMount(mountId, opts.targetMountId, 'copy');
     return this.start(mountId, opts, (base) => ({
       ...base,
       op: 'copy',
       path: normalizeMountPath(from),
       targetPath: normalizeMountPath(to),
+      ...crossMountField(mountId, opts.targetMountId),
       overwrite: opts.overwrite,
       recursive: opts.recursive,
       createParents: opts.createParents,
@@ -210,77 +238,53 @@ export class FilestoreClient {
   /** Handle of a mutation started earlier (by workflow id). */
   handleOf(workflowId: string): MutationHandle {
     const key = workflowId.split(':').slice(3).join(':');
-    return { workflowId, idempotencyKey: key, result: () => this.awaitResult(workflowId) };
+    return { workflowId, idempotencyKey: key, result: () => this.awaitResult(workflowId), progress: () => this.progressOf(workflowId) };
   }
 
-  // ---- catalog reads ----------------------------------------------------------------------
-
-  async getNode(mountId: string, nodePath: string): Promise<NodeRow | null> {
-    const p = normalizeMountPath(nodePath, { allowRoot: true });
-    const rows = await this.db.select().from(nodes).where(and(eq(nodes.mountId, mountId), eq(nodes.path, p)));
-    return rows[0] ?? null;
-  }
-
-  /**
-   * Live (with `includeDeleted`, all) children of a directory in the catalog, or its whole subtree
-   * with `recursive`, in path order. Reads page by page and drops nothing: without `limit` every
-   * node comes back, with it the first `limit`. For directories of unknown size prefer
-   * {@link FilestoreClient.listPage}.
-   */
-  async listNodes(mountId: string, dirPath: string, opts: { recursive?: boolean; includeDeleted?: boolean; limit?: number } = {}): Promise<NodeRow[]> {
-    if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 0)) {
-      throw new InvalidRequestError(`limit must be a non-negative integer, got ${String(opts.limit)}`);
+  /** Heartbeat details of the workflow's pending activities that report bytes. */
+  private async progressOf(workflowId: string): Promise<MutationProgress | null> {
+    const described = await this.temporal.workflow.getHandle(workflowId).describe();
+    for (const pending of described.raw.pendingActivities ?? []) {
+      const payload = pending.heartbeatDetails?.payloads?.[0];
+      if (!payload) continue;
+      const details = (await this.temporal.options.loadedDataConverter.payloadConverter.fromPayload(payload)) as { bytes?: unknown; checkpoint?: Record<string, unknown> } | null;
+      if (typeof details?.bytes !== 'number') continue;
+      return { activity: pending.activityType?.name ?? 'activity', bytes: details.bytes, ...(details.checkpoint ? { checkpoint: details.checkpoint } : {}) };
     }
-    const out: NodeRow[] = [];
-    let cursor: string | null = null;
-    while (opts.limit === undefined || out.length < opts.limit) {
-      const limit = opts.limit === undefined ? MAX_PAGE_SIZE : Math.min(MAX_PAGE_SIZE, opts.limit - out.length);
-      const page: NodePage = await this.listPage(mountId, dirPath, { recursive: opts.recursive, includeDeleted: opts.includeDeleted, limit, cursor });
-      out.push(...page.nodes);
-      cursor = page.nextCursor;
-      if (!cursor) break;
-    }
-    return out;
+    return null;
   }
 
-  /**
-   * One page of a directory listing (direct children through the parent index, or the subtree
-   * with `recursive`), in path order. Pass `nextCursor` back as `cursor` for the next page; a
-   * page is full (`limit` nodes) whenever `nextCursor` is set, and null marks the end.
-   */
-  async listPage(mountId: string, dirPath: string, opts: ListPageOptions = {}): Promise<NodePage> {
-    await getMount(this.db, mountId);
-    return listNodePage(this.db, mountId, normalizeMountPath(dirPath, { allowRoot: true }), opts);
+  // ---- catalog reads (CatalogReader's, on this client's pool) ----------------------------
+
+  getNode(mountId: string, nodePath: string): Promise<NodeRow | null> {
+    return this.reader.getNode(mountId, nodePath);
   }
 
-  async listJournal(q: JournalQuery = {}): Promise<JournalRow[]> {
-    const conds: SQL[] = [];
-    if (q.mountId) conds.push(or(eq(journal.mountId, q.mountId), eq(journal.targetMountId, q.mountId))!);
-    if (q.status) conds.push(eq(journal.status, q.status));
-    return this.db
-      .select()
-      .from(journal)
-      .where(conds.length ? and(...conds) : undefined)
-      .orderBy(desc(journal.createdAt))
-      .limit(q.limit ?? 50);
+  /** See {@link CatalogReader.listNodes}. */
+  listNodes(mountId: string, dirPath: string, opts: { recursive?: boolean; includeDeleted?: boolean; limit?: number } = {}): Promise<NodeRow[]> {
+    return this.reader.listNodes(mountId, dirPath, opts);
   }
 
-  async getJournalEntry(idOrKey: string): Promise<JournalRow | null> {
-    const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrKey);
-    const rows = await this.db
-      .select()
-      .from(journal)
-      .where(isUuid ? or(eq(journal.id, idOrKey), eq(journal.idempotencyKey, idOrKey)) : eq(journal.idempotencyKey, idOrKey));
-    return rows[0] ?? null;
+  /** See {@link CatalogReader.listPage}. */
+  listPage(mountId: string, dirPath: string, opts: ListPageOptions = {}): Promise<NodePage> {
+    return this.reader.listPage(mountId, dirPath, opts);
+  }
+
+  listJournal(q: JournalQuery = {}): Promise<JournalRow[]> {
+    return this.reader.listJournal(q);
+  }
+
+  getJournalEntry(idOrKey: string): Promise<JournalRow | null> {
+    return this.reader.getJournalEntry(idOrKey);
   }
 
   // ---- mounts ------------------------------------------------------------------------------
 
   listMounts() {
-    return listMounts(this.db);
+    return this.reader.listMounts();
   }
   getMount(id: string) {
-    return getMount(this.db, id);
+    return this.reader.getMount(id);
   }
   addLocalMount(input: AddLocalMount) {
     return addLocalMount(this.db, input);
@@ -290,12 +294,6 @@ export class FilestoreClient {
   }
 
   // ---- internals ---------------------------------------------------------------------------
-
-  private sameMount(mountId: string, target: string | undefined, op: string): void {
-    if (target !== undefined && target !== mountId) {
-      throw new UnsupportedError(`${op} between mounts (${mountId} → ${target}) is not supported yet; copy then delete`);
-    }
-  }
 
   private async start(
     mountId: string,
@@ -321,10 +319,17 @@ export class FilestoreClient {
       lockTimeoutMs: opts.lockTimeoutMs,
       force: opts.force,
     });
-    if (mount.options.readOnly) throw new ReadOnlyMountError(mountId);
+    // A cross-mount copy only reads its source; everything else writes the source's mount, and a
+    // copy or move writes its target's.
+    const targetMountId = crossMountTarget(req);
+    if (mount.options.readOnly && !(targetMountId !== null && req.op === 'copy')) throw new ReadOnlyMountError(mountId);
+    if (targetMountId !== null) {
+      const target = await getMount(this.db, targetMountId);
+      if (target.options.readOnly) throw new ReadOnlyMountError(targetMountId);
+    }
     const workflowId = mutationWorkflowId(mountId, req.op, key);
     const fingerprint = requestFingerprint(req);
-    const handle = { workflowId, idempotencyKey: key, result: () => this.awaitResult(workflowId) };
+    const handle = this.handleOf(workflowId);
     try {
       await this.temporal.workflow.start('mutationWorkflow', {
         taskQueue: this.config.taskQueue,
@@ -381,6 +386,11 @@ export class FilestoreClient {
       throw toFilestoreError(err);
     }
   }
+}
+
+/** The request field naming another mount as a copy/move target; none for the same mount. */
+function crossMountField(mountId: string, targetMountId: string | undefined): { targetMountId?: string } {
+  return targetMountId !== undefined && targetMountId !== mountId ? { targetMountId } : {};
 }
 
 /** Turns a workflow failure back into the typed FilestoreError the activities raised. */

@@ -1,5 +1,6 @@
 export { FilestoreClient, toFilestoreError } from './filestore-client';
-export type { MutationHandle, MutationOptions, PutOptions, PutSource, JournalQuery } from './filestore-client';
+export { CatalogReader } from './catalog-reader';
+export type { MutationHandle, MutationOptions, MutationProgress, PutOptions, PutSource, JournalQuery } from './filestore-client';
 export type { MutationResult, MutationRequest, NodeSummary } from '../mutations';
 export type { ListPageOptions, NodePage } from '../catalog/listing';
 export * from '../errors';

@@ -1,0 +1,54 @@
+/**
+ * Catalog reads: `ls`, `stat` and `journal ls`. They open the catalog alone (CatalogReader): no
+ * Temporal connection, none of its SDK — a read costs a Postgres round trip and little else.
+ */
+import { Option, type Command } from 'commander';
+import { FilestoreError } from '../errors';
+import type { CommandContext } from './context';
+import { formatJournal, formatNodes, positiveInt } from './format';
+import { parseTarget } from './target';
+
+export function registerReadCommands(program: Command, ctx: CommandContext): void {
+  const { out } = ctx;
+
+  program
+    .command('ls <target>')
+    .description('list a directory from the catalog, one page at a time')
+    .option('-r, --recursive', 'the whole subtree')
+    .option('--limit <n>', 'nodes per page (at most 10000)', positiveInt, 1000)
+    .option('--cursor <cursor>', 'continue the listing where the previous page ended (its "next cursor")')
+    .option('--json', 'print JSON: {"nodes": [...], "nextCursor": "…" | null}')
+    .action(async (target: string, o: { json?: boolean; recursive?: boolean; limit: number; cursor?: string }) => {
+      const t = parseTarget(target);
+      const page = await (await ctx.reader()).listPage(t.mount, t.path, { recursive: o.recursive, limit: o.limit, cursor: o.cursor });
+      if (o.json) return out(JSON.stringify(page));
+      out(formatNodes(page.nodes));
+      // A page is full or the end: say how to go on rather than stopping silently.
+      if (page.nextCursor) out(`next cursor: ${page.nextCursor}  (filestore ls ${target}${o.recursive ? ' -r' : ''} --limit ${o.limit} --cursor ${page.nextCursor})`);
+    });
+
+  program
+    .command('stat <target>')
+    .description('catalog metadata of one node')
+    .option('--json', 'print JSON')
+    .action(async (target: string, o: { json?: boolean }) => {
+      const t = parseTarget(target);
+      const reader = await ctx.reader();
+      await reader.getMount(t.mount);
+      const row = await reader.getNode(t.mount, t.path);
+      if (!row) throw new FilestoreError('NOT_FOUND', `${t.mount}:${t.path} is not in the catalog`);
+      out(o.json ? JSON.stringify(row) : formatNodes([row], { long: true }));
+    });
+
+  const journalCmd = program.command('journal').description('the mutation journal');
+  journalCmd
+    .command('ls')
+    .option('--mount <id>', 'only this mount')
+    .addOption(new Option('--status <status>', 'only this status').choices(['PENDING', 'COMMITTED', 'ROLLED_BACK', 'FAILED']))
+    .option('--limit <n>', 'most recent n entries', positiveInt, 50)
+    .option('--json', 'print JSON')
+    .action(async (o: { mount?: string; status?: 'PENDING'; limit: number; json?: boolean }) => {
+      const rows = await (await ctx.reader()).listJournal({ mountId: o.mount, status: o.status, limit: o.limit });
+      out(o.json ? JSON.stringify(rows) : formatJournal(rows));
+    });
+}
