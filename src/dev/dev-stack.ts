@@ -1,19 +1,21 @@
 /**
  * `filestore dev`: everything a laptop needs in one foreground process tree — Postgres (a private
  * cluster when nothing answers), migrations, the Temporal dev server with its Web UI (when nothing
- * answers at TEMPORAL_ADDRESS), a demo mount, and a worker with /metrics. Ctrl-C stops it all.
+ * answers at TEMPORAL_ADDRESS), a private MinIO (when no S3 server answers at FILESTORE_S3_ENDPOINT),
+ * the demo mounts (local `demo`, S3 `demo-s3`), and a worker with /metrics. Ctrl-C stops it all.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openCatalog, runMigrations } from '../../db/client';
-import type { MountRow } from '../../db/schema';
+import type { MountRow } from '../catalog/types';
 import { readMountMarker } from '../catalog/mount-marker';
-import { addLocalMount, listMounts, markLocalMount } from '../catalog/mounts';
+import { addLocalMount, addS3Mount, listMounts, markLocalMount } from '../catalog/mounts';
 import { ENV_NAMES, PROJECT_DIR, type Config } from '../config';
 import type { Logger } from '../logger';
 import { startWatcherService } from '../watcher/watcher-service';
 import { startWorker } from '../worker';
+import { devS3Client, ensureBucket, ensureDevS3, exportDevS3Environment, type DevS3 } from './dev-s3';
 import { ensurePostgres } from './private-postgres';
 import { ensureRedis } from './private-redis';
 import { findTemporalCli, startTemporalDevServer, temporalAnswers, type DevServer } from './temporal-dev-server';
@@ -57,6 +59,9 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
       out(`temporal   using the server at ${config.temporalAddress}`);
     }
 
+    const s3 = await startDevS3(config, out);
+    if (s3?.server) stops.push(() => s3.server!.stop());
+
     const catalog = openCatalog(config.databaseUrl, { max: 1 });
     try {
       const mounts = await listMounts(catalog.db);
@@ -69,13 +74,17 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
         await markLocalMount(catalog.db, 'demo');
         out(`mount      demo → ${root} (identity marker written; it predates markers)`);
       }
+      if (s3 && !mounts.some((m) => m.kind === 's3')) {
+        await addS3Mount(catalog.db, { id: 'demo-s3', bucket: 'demo', endpoint: s3.endpoint, region: s3.region, pathStyle: s3.pathStyle, watch: true });
+        out(`mount      demo-s3 → s3://demo at ${s3.endpoint} (watched by listing; created because no S3 mount existed)`);
+      }
     } finally {
       await catalog.close();
     }
 
     // A laptop puts files from the checkout and the temp dir; an explicit FILESTORE_SOURCE_ROOTS wins.
     const sourceRoots = process.env[ENV_NAMES.sourceRoots] === undefined ? [PROJECT_DIR, os.tmpdir()] : config.sourceRoots;
-    const worker = await startWorker({ ...config, sourceRoots }, { logger: log });
+    const worker = await startWorker({ ...config, sourceRoots, s3Endpoint: s3?.endpoint ?? config.s3Endpoint }, { logger: log });
     stops.push(() => worker.shutdown());
     out(`sources    put reads files under ${sourceRoots.join(', ') || '(nowhere: FILESTORE_SOURCE_ROOTS is empty)'} (FILESTORE_SOURCE_ROOTS)`);
     out(`worker     task queue ${config.taskQueue}; serving ${worker.servedMounts().join(', ') || 'no local mounts yet'}`);
@@ -86,8 +95,13 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
     out(`watcher    ${watcher.watchedMounts().join(', ') || 'no watched mounts'} (chokidar ${watcherConfig.enableWatchers ? 'on' : 'off'}; drift queue ${config.driftQueue})`);
     out(`metrics    ${worker.metricsUrl} (worker), ${watcher.metricsUrl} (watcher)`);
     out(`web ui     ${uiUrl}/namespaces/${config.temporalNamespace}/workflows`);
+    if (s3?.consoleUrl) out(`s3 console ${s3.consoleUrl}${s3.credentials ? `  (user ${s3.credentials.accessKeyId}, password ${s3.credentials.secretAccessKey})` : ''}`);
+    if (s3?.credentials) {
+      out(`s3 shell   export FILESTORE_S3_ENDPOINT=${s3.endpoint} AWS_REGION=${s3.region} AWS_ACCESS_KEY_ID=${s3.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3.credentials.secretAccessKey}`);
+    }
     out('');
     out('ready — try:  ./bin/filestore.js put README.md demo:readme.md   (Ctrl-C stops everything)');
+    if (s3) out('       s3:    ./bin/filestore.js put README.md demo-s3:readme.md');
     out('       drift: change a file by hand in a watched mount\'s folder, then ./bin/filestore.js drift ls');
 
     await new Promise<void>((resolve, reject) => {
@@ -95,10 +109,37 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
       process.once('SIGTERM', () => resolve());
       worker.done.catch(reject);
       temporal?.process.once('exit', () => reject(new Error('the Temporal dev server exited')));
+      s3?.server?.process.once('exit', () => reject(new Error(`MinIO exited; see ${path.join(config.stateDir, 'minio.log')}`)));
     });
     out('stopping…');
   } finally {
     await stopAll();
+  }
+}
+
+/**
+ * The dev stack's S3 server (see dev-s3.ts) with its `demo` bucket, exported to this process's
+ * environment for the worker and watcher; null (and a line saying why) when the stack runs without S3.
+ */
+async function startDevS3(config: Config, out: (line: string) => void): Promise<DevS3 | null> {
+  const s3 = await ensureDevS3(config);
+  if ('skipped' in s3) {
+    out(`s3         none — ${s3.skipped}`);
+    return null;
+  }
+  try {
+    exportDevS3Environment(s3);
+    const client = devS3Client(s3);
+    try {
+      const bucket = await ensureBucket(client, 'demo');
+      out(`s3         ${s3.summary}; bucket demo ${bucket}`);
+    } finally {
+      client.destroy();
+    }
+    return s3;
+  } catch (err) {
+    await s3.server?.stop();
+    throw err;
   }
 }
 
