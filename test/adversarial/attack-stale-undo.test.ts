@@ -2,7 +2,7 @@
  * ATTACK: a stale compensation attempt keeps undoing after a later attempt finished, the lock was
  * released and another mutation committed.
  *
- * undoPlan (src/executors/local-undo.ts) checks the fence ONCE, at its start; everything after
+ * undoPlan (src/executors/local/local-undo.ts) checks the fence ONCE, at its start; everything after
  * (removing the undo victim tree, rmdir of every directory the plan created, removeScratch) runs
  * unchecked. A compensate attempt frozen (SIGSTOP) in the middle of removing a large tree is
  * declared dead, a second worker finishes the undo, the entry ends and the path is free; a new

@@ -10,10 +10,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { LocalExecutor, type LocalExecutorHooks } from '../../src/executors/local-executor';
-import { dirfdTestSeams, type HeldDir } from '../../src/executors/local-dirfd';
+import { LocalExecutor, type LocalExecutorHooks } from '../../src/executors/local/local-executor';
+import { dirfdTestSeams, type HeldDir } from '../../src/executors/local/local-dirfd';
 import { STAGING_DIR } from '../../src/paths';
-import { codeOf } from '../executors/executor-behaviour';
+import { codeOf } from '../executors/behaviour';
 import { listTree } from '../helpers/files';
 import { createTestStack, type TestStack } from '../helpers/stack';
 

@@ -23,13 +23,14 @@ import { driftEvents, journal, nodes } from '../../db/schema';
 import { createActivities } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import { CommitError } from '../../src/errors';
-import type { Executor } from '../../src/executors/executor';
-import { crossDeviceScratch, isFilestoreScratchName } from '../../src/executors/local-transfer';
-import { ExecutorRegistry } from '../../src/executors/registry';
+import { type Executor, listAll } from '../../src/executors/executor';
+import { crossDeviceScratch, isFilestoreScratchName } from '../../src/executors/local/local-transfer';
+import { ExecutorRegistry } from '../../src/executor-registry';
 import { runDriftJob } from '../../src/watcher/drift-processor';
 import type { DriftJobSpec } from '../../src/watcher/drift-plan';
 import { startWatcherService, type RunningWatcher } from '../../src/watcher/watcher-service';
 import { createTestStack, type TestStack } from '../helpers/stack';
+import { WATCH_BACKENDS } from '../helpers/watch-backend';
 import { waitFor } from '../helpers/wait';
 
 const run = promisify(execFile);
@@ -264,13 +265,13 @@ describe('12a: a write that rolls back leaves no drift behind', () => {
         return new Proxy(real, {
           get(target, prop, receiver) {
             if (prop !== 'list') return Reflect.get(target, prop, receiver);
-            return async (...args: Parameters<Executor['list']>) => {
+            return async function* (...args: Parameters<Executor['list']>) {
               listing();
               await writeExecuted;
-              const seen = await target.list(...args);
+              const seen = await listAll(target, ...args);
               release();
               await waitFor('the write to roll back', async () => (await stack.client.getJournalEntry(journalKey))?.status === 'ROLLED_BACK', 20_000);
-              return seen;
+              yield* seen;
             };
           },
         });
@@ -296,9 +297,10 @@ describe('12a: a write that rolls back leaves no drift behind', () => {
     expect((await allEvents()).filter((e) => e.path.startsWith('gate'))).toEqual([]);
   }, 60_000);
 
-  test('with the watcher running, rolled-back writes into new directories never become drift', async () => {
+  // The only test of this file with a file watcher running: on both backends.
+  test.each(WATCH_BACKENDS)('with the watcher running (%s), rolled-back writes into new directories never become drift', async (watchBackend) => {
     await clearDrift();
-    await startWatcher({ enableWatchers: true, driftScanIntervalMs: 1000 });
+    await startWatcher({ enableWatchers: true, watchBackend, driftScanIntervalMs: 1000 });
     for (let i = 0; i < 8; i++) {
       const h = await stack.client.put(MOUNT, `rollback/r${i}/a/b/file.txt`, { content: `attempt ${i}` });
       await expect(h.result()).rejects.toMatchObject({ code: 'COMMIT_FAILED' });
@@ -348,10 +350,10 @@ describe('12b: Filestore\'s cross-device scratch names are never listed nor drif
     await fs.writeFile(path.join(root, 'xdev/dst/.filestore-moved'), 'user file');
 
     const executor = await new ExecutorRegistry(stack.client.db).get(MOUNT);
-    const listed = (await executor.list('xdev', { recursive: true })).map((m) => m.path);
+    const listed = (await listAll(executor, 'xdev', { recursive: true })).map((m) => m.path);
     expect(listed.filter((p) => p.includes('.report.txt.filestore-'))).toEqual([]);
     // Nor the mount's other own entries (staging, identity marker) at the root.
-    expect((await executor.list('')).map((m) => m.path).filter((p) => p.startsWith('.filestore'))).toEqual([]);
+    expect((await listAll(executor, '')).map((m) => m.path).filter((p) => p.startsWith('.filestore'))).toEqual([]);
 
     await startWatcher();
     expect(await runQueued({ kind: 'scan', mountId: MOUNT, dir: '', firstEventAt: Date.now() })).toMatchObject({ state: 'completed' });

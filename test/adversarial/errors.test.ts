@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createActivities } from '../../activities';
 import { NON_RETRYABLE } from '../../src/errors';
-import { mapFsError } from '../../src/executors/local-fs';
+import { mapFsError } from '../../src/executors/local/local-fs';
 import { createTestStack, type TestStack } from '../helpers/stack';
 
 /** Why a nested file system cannot be had here ('' when it can): a tmpfs mount needs root. Probed once, at load. */

@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalExecutor } from '../../src/executors/local-executor';
+import { LocalExecutor } from '../../src/executors/local/local-executor';
 import { FenceLostError } from '../../src/errors';
 
 const openFds = async (): Promise<number> => (await fs.readdir('/proc/self/fd')).length;

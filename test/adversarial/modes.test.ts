@@ -11,9 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { LocalExecutor } from '../../src/executors/local-executor';
-import { MountDirs } from '../../src/executors/local-mount-dirs';
-import { moveAcrossHeld } from '../../src/executors/local-xdev';
+import { LocalExecutor } from '../../src/executors/local/local-executor';
+import { MountDirs } from '../../src/executors/local/local-mount-dirs';
+import { moveAcrossHeld } from '../../src/executors/local/local-xdev';
 import { createTestStack, type TestStack } from '../helpers/stack';
 
 const isRoot = process.getuid?.() === 0;

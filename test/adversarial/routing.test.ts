@@ -15,7 +15,7 @@ import { backendMounts, journal } from '../../db/schema';
 import { markLocalMount } from '../../src/catalog/mounts';
 import { main } from '../../src/cli/main';
 import { mountTaskQueue } from '../../src/config';
-import { ExecutorRegistry, MARKER_RECHECK_MS } from '../../src/executors/registry';
+import { ExecutorRegistry, MARKER_RECHECK_MS } from '../../src/executor-registry';
 import { MOUNT_MARKER } from '../../src/paths';
 import { startWorker } from '../../src/worker';
 import { stackEnv } from '../helpers/cli';

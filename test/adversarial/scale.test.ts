@@ -119,7 +119,7 @@ describe('a 100,000-entry tree', () => {
     expect(fs.statSync(path.join(root, ...last.split('/'))).isFile()).toBe(true);
     await expectSmallHistory(handle.workflowId);
     expect(await outcomeRows()).toBe(0);
-  }, 300_000);
+  }, 600_000);
 
   test('ls of a directory larger than a page: every child exactly once through the cursor', async () => {
     const dir = `copy/${dirName(7)}`;
@@ -199,7 +199,7 @@ describe('a 100,000-entry tree', () => {
     expect(await countNodes('copy', 'DELETED')).toBe(ENTRIES);
     expect(await stack.client.getNode(MOUNT, `moved/${dirName(42)}/${fileName(123)}`)).toMatchObject({ kind: 'file', sha256: EMPTY_SHA256, state: 'ACTIVE' });
     await expectSmallHistory(handle.workflowId);
-  }, 300_000);
+  }, 600_000);
 
   test('rm -r commits: all 100,000 nodes DELETED, the tree gone from disk', async () => {
     const handle = await stack.client.remove(MOUNT, 'moved', { recursive: true });
@@ -210,5 +210,5 @@ describe('a 100,000-entry tree', () => {
     expect(fs.existsSync(path.join(root, 'moved'))).toBe(false);
     await expectSmallHistory(handle.workflowId);
     expect(await outcomeRows()).toBe(0);
-  }, 300_000);
+  }, 600_000);
 });

@@ -16,9 +16,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
-import { LocalExecutor } from '../../src/executors/local-executor';
-import { openWriteSource } from '../../src/executors/local-source';
-import { streamIntoFile } from '../../src/executors/local-transfer';
+import { LocalExecutor } from '../../src/executors/local/local-executor';
+import { openWriteSource } from '../../src/executors/local/local-source';
+import { streamIntoFile } from '../../src/executors/local/local-transfer';
 import { sha256, sha256File } from '../helpers/files';
 import { createTestStack, type TestStack } from '../helpers/stack';
 

@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalExecutor } from '../../src/executors/local-executor';
-import { codeOf } from '../executors/executor-behaviour';
+import { LocalExecutor } from '../../src/executors/local/local-executor';
+import { codeOf } from '../executors/behaviour';
 
 let root: string;
 let ex: LocalExecutor;

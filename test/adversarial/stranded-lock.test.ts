@@ -15,7 +15,7 @@ import { main } from '../../src/cli/main';
 import type { Config } from '../../src/config';
 import { AccessDeniedError, CommitError } from '../../src/errors';
 import type { Executor } from '../../src/executors/executor';
-import type { ExecutorRegistry } from '../../src/executors/registry';
+import type { ExecutorRegistry } from '../../src/executor-registry';
 import { registry as metrics } from '../../src/metrics';
 import { STAGING_DIR } from '../../src/paths';
 import { startWorker } from '../../src/worker';

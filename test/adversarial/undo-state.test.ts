@@ -8,8 +8,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalExecutor } from '../../src/executors/local-executor';
-import type { Plan } from '../../src/executors/local-staging';
+import { LocalExecutor } from '../../src/executors/local/local-executor';
+import type { Plan } from '../../src/executors/local/local-staging';
 import { MemoryPlanStore } from '../../src/executors/plan-store';
 import { STAGING_DIR } from '../../src/paths';
 import { listTree } from '../helpers/files';

@@ -1,16 +1,19 @@
 /**
  * Integration tests share ONE Temporal dev server (the real CLI binary, with Filestore's search
- * attributes) and one pre-built workflow bundle for the run; each test file brings its own
- * database, task queue and temp dirs (see stack.ts).
+ * attributes), ONE MinIO (a real S3 server; each test file makes its own buckets, see s3.ts) and
+ * one pre-built workflow bundle for the run; each test file brings its own database, task queue
+ * and temp dirs (see stack.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startTestMinio } from './minio-env';
 import { bundleWorkflows, startTemporalTestServer } from './temporal-env';
 
 export default async function globalSetup(): Promise<void> {
-  const env = await startTemporalTestServer();
+  // Jest workers inherit this process's environment, so what is set here reaches every test file.
+  const [env] = await Promise.all([startTemporalTestServer(), startTestMinio()]);
   (globalThis as { __temporalEnv?: TestWorkflowEnvironment }).__temporalEnv = env;
   process.env.FILESTORE_TEST_TEMPORAL_ADDRESS = env.address;
 

@@ -9,9 +9,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { dropDatabase, runMigrations } from '../../db/client';
 import type { createActivities, ActivityDeps } from '../../activities';
+import { addS3Mount } from '../../src/catalog/mounts';
 import { FilestoreClient } from '../../src/client';
 import { loadConfig, type Config } from '../../src/config';
 import { startWorker, type RunningWorker } from '../../src/worker';
+import { createTestBucket, type TestBucket } from './s3';
+
+/** How {@link TestStack.addS3Mount} registers its mount. */
+export interface TestS3MountOptions {
+  /** Key prefix of the mount in the bucket. @defaultValue '' (the whole bucket) */
+  prefix?: string;
+  /** Use this bucket instead of creating one (the caller cleans it up). */
+  bucket?: TestBucket;
+  /** Endpoint the mount names (e.g. a proxy in front of the run's MinIO). @defaultValue the run's MinIO */
+  endpoint?: string;
+  storageClass?: string;
+  /** A profile of the shared AWS files (AWS_SHARED_CREDENTIALS_FILE) the worker takes credentials from. */
+  profile?: string;
+  readOnly?: boolean;
+  watch?: boolean;
+}
 
 export interface TestStack {
   config: Config;
@@ -20,6 +37,11 @@ export interface TestStack {
   tmp: string;
   /** Creates a directory under the test's temp dir and registers it as a local mount. */
   addMount(id: string, opts?: { readOnly?: boolean }): Promise<string>;
+  /**
+   * Creates a unique bucket on the run's MinIO (unless `opts.bucket` is given) and registers it as
+   * S3 mount `id` (path style, no probe); the buckets it created are emptied and deleted by teardown.
+   */
+  addS3Mount(id: string, opts?: TestS3MountOptions): Promise<TestBucket>;
   startWorker(activities?: (deps: ActivityDeps) => ReturnType<typeof createActivities>): Promise<RunningWorker>;
   teardown(): Promise<void>;
 }
@@ -50,6 +72,7 @@ export async function createTestStack(
     ...opts.config,
   });
   const client = await FilestoreClient.connect(config);
+  const buckets: TestBucket[] = [];
   const stack: TestStack = {
     config,
     client,
@@ -62,6 +85,26 @@ export async function createTestStack(
       await stack.worker?.refreshMounts();
       return fs.realpath(root);
     },
+    async addS3Mount(mountId, o = {}) {
+      let bucket = o.bucket;
+      if (!bucket) {
+        bucket = await createTestBucket(`fs-${mountId}`);
+        buckets.push(bucket);
+      }
+      await addS3Mount(client.db, {
+        id: mountId,
+        bucket: bucket.bucket,
+        prefix: o.prefix,
+        endpoint: o.endpoint ?? bucket.endpoint,
+        pathStyle: true,
+        storageClass: o.storageClass,
+        profile: o.profile,
+        readOnly: o.readOnly,
+        watch: o.watch,
+      });
+      await stack.worker?.refreshMounts();
+      return bucket;
+    },
     async startWorker(activities) {
       await stack.worker?.shutdown();
       stack.worker = await startWorker(config, {
@@ -73,6 +116,7 @@ export async function createTestStack(
     },
     async teardown() {
       await stack.worker?.shutdown();
+      for (const b of buckets.splice(0)) await b.cleanup();
       await client.close();
       await dropDatabase(databaseUrl);
       await fs.rm(tmp, { recursive: true, force: true });

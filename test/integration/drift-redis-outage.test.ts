@@ -2,6 +2,7 @@
  * Redis stopped for a while and started again: the watcher keeps running, and the changes made
  * meanwhile are detected once Redis is back (buffered and delivered, or rescanned) — nothing is
  * silently lost. Uses a private redis-server on its own port, so the machine's Redis is untouched.
+ * drift-redis-outage.parcel.test.ts runs it again on @parcel/watcher.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { loadConfig } from '../../src/config';
 import { findRedisServer, startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis';
 import { startWatcherService, type RunningWatcher } from '../../src/watcher/watcher-service';
 import { createTestStack, type TestStack } from '../helpers/stack';
+import { WATCH_BACKEND } from '../helpers/watch-backend';
 import { waitFor } from '../helpers/wait';
 
 let stack: TestStack;
@@ -53,6 +55,7 @@ test('changes made while Redis is down are detected after it comes back', async 
     ...stack.config,
     redisUrl,
     enableWatchers: true,
+    watchBackend: WATCH_BACKEND,
     driftQueue: `outage-${randomBytes(3).toString('hex')}`,
     driftDebounceMs: 200,
     driftMaxWaitMs: 500,

@@ -80,3 +80,33 @@ test('an unreadable detection repeats only with the same reason', () => {
   expect(sameDetection({ kind: 'unreadable', observed: o }, 'unreadable', unreadableObserved(null, 'INVALID_PATH'))).toBe(false);
   expect(sameDetection({ kind: 'added', observed: observedOf(null) }, 'unreadable', o)).toBe(false);
 });
+
+describe('objects with an ETag (S3)', () => {
+  const obj = (over: Partial<CatalogNode> = {}) => row({ mode: null, etag: 'e1', mtime: '2026-01-01 00:00:05+00', ...over });
+  const seen = (over: Partial<NodeMeta> = {}) => live({ mode: null, etag: 'e1', mtime: '2026-01-01T00:00:05.734Z', ctime: null, ...over });
+
+  test('the ETag decides; LastModified precision differences are not drift', () => {
+    expect(compareNode(obj(), seen())).toEqual({ drift: null });
+    expect(compareNode(obj(), seen({ etag: 'e2' }))).toMatchObject({ drift: 'modified', reason: 'etag e1 → e2' });
+    expect(compareNode(obj(), seen({ size: 9, etag: 'e1' }))).toMatchObject({ drift: 'modified' });
+  });
+
+  test('a sha256 the object carries that disagrees is drift; an absent one is no evidence', () => {
+    expect(compareNode(obj(), seen({ sha256: 'bbb' }))).toMatchObject({ drift: 'modified', reason: 'content differs (stored sha256)' });
+    expect(compareNode(obj(), seen({ sha256: 'aaa' }))).toEqual({ drift: null });
+    expect(compareNode(obj({ sha256: null }), seen({ sha256: 'bbb' }))).toEqual({ drift: null });
+  });
+
+  test('without an ETag on one side, times compare as before', () => {
+    expect(compareNode(obj({ etag: null }), seen())).toMatchObject({ drift: 'modified' });
+  });
+
+  test('a repeat with another ETag is a new detection', () => {
+    const o = observedOf(seen({ etag: 'e2' }));
+    expect(o.etag).toBe('e2');
+    expect(sameDetection({ kind: 'modified', observed: o }, 'modified', observedOf(seen({ etag: 'e2' })))).toBe(true);
+    expect(sameDetection({ kind: 'modified', observed: o }, 'modified', observedOf(seen({ etag: 'e3' })))).toBe(false);
+    // HeadObject reports the same version's time to the second, a listing to the millisecond.
+    expect(sameDetection({ kind: 'modified', observed: o }, 'modified', observedOf(seen({ etag: 'e2', mtime: '2026-01-01T00:00:05.000Z' })))).toBe(true);
+  });
+});
