@@ -1,6 +1,6 @@
 /**
  * What the phases of bench/drift-bench.ts share: the context of one run (catalog, connections,
- * temp dirs, the running watcher service) and the ids of the two mounts.
+ * temp dirs, the running watcher service) and the ids of the mounts.
  */
 import type { FSWatcher } from 'chokidar';
 import type { Redis } from 'ioredis';
@@ -13,15 +13,20 @@ import type { countRedisCommands } from './drift-bench-helpers';
 
 export const MOUNT = 'drift';
 export const BIG_MOUNT = 'big';
+export const MILLION_MOUNT = 'million';
 
 export interface Ctx {
   config: Config;
+  /** The environment, minus the settings the bench ignores: what watcher processes it starts get. */
+  env: NodeJS.ProcessEnv;
   catalog: Catalog;
   /** Our own connection for polling and resets (the watcher has its own pool). */
   pg: PgClient;
   /** Our own connection for INFO and key clean-up. */
   redis: Redis;
   tmp: string;
+  /** Directories outside `tmp` the teardown removes (the million-file tree on /dev/shm). */
+  cleanup: string[];
   root: string;
   bigRoot: string;
   logger: ReturnType<typeof createLogger>;

@@ -1,12 +1,9 @@
 /**
  * Small, dependency-light helpers of bench/drift-bench.ts: env knobs, percentiles, the report
- * table, a forced GC, RSS sampling, inotify watch counting, Redis command statistics and key
- * clean-up. Nothing here starts Filestore services.
+ * table, RSS sampling, Redis command statistics and key clean-up. Nothing here starts Filestore
+ * services.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { Redis } from 'ioredis';
 import { MiB, now, percentile } from './bench-util';
 
@@ -31,31 +28,6 @@ export function stats(values: number[]): { n: number; p50: number | null; p95: n
 }
 
 
-/**
- * A full, synchronous GC. `global.gc` when node runs with --expose-gc (`npx tsx --expose-gc f.ts`
- * or NODE_OPTIONS=--expose-gc both work on Node 20.20); scripts/bench.sh runs plain `npx tsx <file>`,
- * so otherwise the flag is set at run time and `gc` is taken from a fresh context.
- */
-let gcFn: (() => void) | null | undefined;
-export function forceGc(): { how: string } {
-  if (gcFn === undefined) {
-    const g = (globalThis as { gc?: () => void }).gc;
-    if (typeof g === 'function') gcFn = g;
-    else {
-      try {
-        v8.setFlagsFromString('--expose_gc');
-        gcFn = vm.runInNewContext('gc') as () => void;
-      } catch {
-        gcFn = null;
-      }
-    }
-  }
-  if (!gcFn) return { how: 'unavailable' };
-  gcFn();
-  gcFn();
-  return { how: typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'global.gc (--expose-gc)' : "v8.setFlagsFromString('--expose_gc') + vm.runInNewContext('gc')" };
-}
-
 /** Peak RSS of this process, sampled every `everyMs` until stop(). */
 export function rssSampler(everyMs = 50): { stop(): number; peak(): number } {
   let peak = process.memoryUsage.rss();
@@ -70,29 +42,6 @@ export function rssSampler(everyMs = 50): { stop(): number; peak(): number } {
       return peak;
     },
   };
-}
-
-/** inotify watches held by this process: `inotify wd:` lines in the fdinfo of its inotify fds (null when /proc is not there). */
-export function inotifyWatchesOfThisProcess(): { instances: number; watches: number } | null {
-  try {
-    let instances = 0;
-    let watches = 0;
-    for (const fd of fs.readdirSync('/proc/self/fd')) {
-      let target: string;
-      try {
-        target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (target !== 'anon_inode:inotify') continue;
-      instances++;
-      const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-      for (const line of info.split('\n')) if (line.startsWith('inotify wd:')) watches++;
-    }
-    return { instances, watches };
-  } catch {
-    return null;
-  }
 }
 
 export function readSysctl(file: string): number | null {
@@ -186,59 +135,4 @@ export function countRedisCommands(RedisClass: { prototype: object }, exclude: (
     return original.call(this, command, ...rest);
   };
   return { snapshot: () => ({ total, byCommand: { ...byCommand } }) };
-}
-
-export interface RawChokidarFootprint {
-  readyMs: number;
-  rssBeforeBytes: number;
-  rssBytes: number;
-  heapUsedBytes: number;
-  inotifyWatches: number | null;
-}
-
-/**
- * The reference for the big mount: chokidar alone, same options as src/watcher/mount-watcher.ts,
- * on `root` in a fresh `node --expose-gc` (plain ESM, no tsx, nothing else loaded): time to
- * `ready`, and RSS / heap after a GC once ready.
- */
-export function rawChokidarFootprint(root: string, cwd: string): Promise<RawChokidarFootprint> {
-  const code = `
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import { watch } from 'chokidar';
-gc(); gc();
-const rssBeforeBytes = process.memoryUsage.rss();
-const t0 = performance.now();
-const w = watch(process.argv[1], { ignoreInitial: true, atomic: false, followSymlinks: false, persistent: true, alwaysStat: false });
-await new Promise((r) => w.once('ready', r));
-const readyMs = performance.now() - t0;
-gc(); gc();
-await new Promise((r) => setTimeout(r, 500));
-gc();
-const m = process.memoryUsage();
-let inotifyWatches = 0;
-try {
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    let t = ''; try { t = fs.readlinkSync('/proc/self/fd/' + fd); } catch {}
-    if (t === 'anon_inode:inotify') inotifyWatches += fs.readFileSync('/proc/self/fdinfo/' + fd, 'utf8').split('\\n').filter((l) => l.startsWith('inotify wd:')).length;
-  }
-} catch { inotifyWatches = null; }
-process.stdout.write(JSON.stringify({ readyMs, rssBeforeBytes, rssBytes: m.rss, heapUsedBytes: m.heapUsed, inotifyWatches }) + '\\n');
-await w.close();
-process.exit(0);
-`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', code, root], { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.on('error', reject);
-    child.on('exit', (codeOrNull) => {
-      if (codeOrNull !== 0) return reject(new Error(`raw chokidar probe exited with ${codeOrNull}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').at(-1)!) as RawChokidarFootprint);
-      } catch (err) {
-        reject(err as Error);
-      }
-    });
-  });
 }

@@ -96,6 +96,8 @@ export async function completedJobs(queue: Queue) {
       enqueueMs: data.firstEventAt ? j.timestamp - data.firstEventAt : null,
       waitMs: (j.processedOn ?? NaN) - j.timestamp,
       runMs: (j.finishedOn ?? NaN) - (j.processedOn ?? NaN),
+      /** Clock time it finished. */
+      finishedAt: j.finishedOn ?? null,
       returnvalue: j.returnvalue as { detected?: number; deferred?: number } | undefined,
     };
   });

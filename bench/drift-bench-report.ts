@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import type { Config } from '../src/config';
-import type { BigMountFigures } from './drift-bench-big-mount';
+import type { BigMountFigures, RunFigures } from './drift-bench-big-mount';
 import type { BurstFigures } from './drift-bench-burst';
 import { table } from './drift-bench-helpers';
 import type { LatencyFigures } from './drift-bench-latency';
@@ -51,13 +51,38 @@ function report(config: Config, lat: LatencyFigures, burst: BurstFigures, big: B
     ['   Redis commands during the burst (whole server)', String(burst.redisCommandsWholeServer), `idle ${burst.redisIdleCommandsPerSecond}/s × ${s(burst.redisIntervalSeconds, 1)} s ≈ ${burst.redisIdleReference}`, '', ''],
     ['   Redis commands sent by the watcher (ioredis)', String(burst.redisCommandsSentByWatcher), '', '', ''],
     ['   peak RSS of this process', M(burst.peakRssBytes), `before ${M(burst.rssBeforeBytes)}`, '', ''],
-    [`3. big mount ${big.files} files / ${big.directories} dirs: chokidar ready, s`, s(big.chokidarReadySeconds), big.rawChokidar ? `raw chokidar ${s(big.rawChokidar.readySeconds)}` : '', '', ''],
-    ['   startup scan done (all INCONSISTENT), s', s(big.startupScanDoneSeconds), `queue drained ${s(big.queueDrainedSeconds)}`, '', ''],
-    ['   steady RSS after GC (whole process)', M(big.rssSteadyBytes), `before watcher ${M(big.rssBaselineBytes)}`, `<= ${big.targetMB} MB`, yes(big.met)],
-    ['   RSS added by the watcher service', M(big.rssDeltaBytes), big.rawChokidar ? `raw chokidar alone +${M(big.rawChokidar.rssDeltaBytes)}` : '', '', ''],
-    ['   JS heap used after GC', M(big.heapUsedSteadyBytes), `before ${M(big.heapUsedBaselineBytes)}${big.rawChokidar ? `; raw chokidar ${M(big.rawChokidar.heapUsedBytes)}` : ''}`, '', ''],
-    ['   peak RSS during startup', M(big.peakRssBytes), '', '', ''],
-    ['   inotify watches held', String(big.inotifyWatches ?? '-'), `${big.directories + 1} dirs + ${big.files} files; max_user_watches ${big.maxUserWatches ?? '-'}`, '', ''],
+    ...bigRows(big),
   ];
   return table(rows);
+}
+
+/** Phase 3's rows: per backend and scenario, the startup scan and the watcher process's memory. */
+function bigRows(big: BigMountFigures): string[][] {
+  const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+  const s = (n: number | null | undefined, d = 2) => (n === null || n === undefined ? '-' : n.toFixed(d));
+  const M = (b: number | null | undefined) => (b === null || b === undefined || !Number.isFinite(b) ? '-' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
+  const n = (x: number) => x.toLocaleString('en-US');
+  const run = (r: RunFigures, index: string): string[][] => {
+    const used = r.backendUsed && r.backendUsed !== r.backend ? ` (ran ${r.backendUsed})` : '';
+    const done = r.scenario === 'new' ? `all ${n(r.files)} detected` : 'startup scan done (0 drift expected)';
+    const job = r.scanJob ? `scan job ${s(r.scanJob.runMs / 1000)} s, ${r.scanJob.detected ?? '-'} detected` : 'no scan job seen';
+    return [
+      [`${index} ${n(r.files)} files, ${r.backend}${used}, ${r.scenario}: watcher start → ${done}, s`, s(r.startupDoneSeconds), `ready ${s(r.watcherReadySeconds)} s; ${job}`, `<= ${big.targets.startupScanSeconds}`, yes(r.scanMet)],
+      ['   watcher process RSS after GC / peak', `${M(r.steadyRssBytes)} / ${M(r.peakRssBytes)}`, `heap ${M(r.heapUsedBytes)}; inotify watches ${r.inotifyWatches ?? '-'}`, `<= ${r.rssTargetMB} MB`, yes(r.rssMet)],
+    ];
+  };
+  const rows: string[][] = [
+    [`3. big mount: ${n(big.files)} files in ${n(big.directories)} dirs generated / removed, s`, `${s(big.generateSeconds, 1)} / ${s(big.removeSeconds, 1)}`, `on ${big.fileSystem}`, '', ''],
+    ['   floors: sorted walk alone / nodes written in one INSERT, s', `${s(big.walkSeconds)} / ${big.catalogSeedSeconds.map((x) => s(x, 1)).join(', ')}`, `disk / database side of a scan; + events: ${s(big.eventsInsertSeconds, 1)} s`, '', ''],
+  ];
+  for (const r of big.runs) rows.push(...run(r, '3.'));
+  if (big.million) {
+    const m = big.million;
+    rows.push([`4. million: ${n(m.files)} files in ${n(m.directories)} dirs generated / removed, s`, `${s(m.generateSeconds, 1)} / ${s(m.removeSeconds, 1)}`, `on ${m.fileSystem} (${m.dir})`, '', '']);
+    rows.push(['   floors: sorted walk alone / nodes written in one INSERT, s', `${s(m.walkSeconds)} / ${s(m.catalogSeedSeconds, 1)}`, 'disk side / database side of a scan', '', '']);
+    for (const r of m.runs) rows.push(...run(r, '4.'));
+  } else {
+    rows.push(['4. million files', 'skipped', 'BENCH_DRIFT_MILLION=0', '', '']);
+  }
+  return rows;
 }

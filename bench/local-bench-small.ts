@@ -1,9 +1,17 @@
 /**
  * Part 2 of bench/local-bench.ts, small writes: BENCH_SMALL_COUNT writes of 4 KiB inline content at
  * BENCH_CONCURRENCY in flight vs as many bare workflows, in ABBA halves after a warm-up; plus the
- * time breakdown of a sample of histories (see the entry's header).
+ * time breakdown of a sample of histories (see the entry's header), next to the breakdown of the
+ * committed "before" run (bench/baselines/local-small-before.json, see local-bench-small-report.ts).
+ *
+ * BENCH_SMALL_BASELINE_OUT=<file> also writes this run's figures there as such a fixture (with the
+ * date, the commit and whether the workflow code had uncommitted changes).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { BareInput } from './bare-workflows';
 import { log, type BenchStack } from './bench-stack';
 import { breakdown, type Breakdown } from './local-bench-breakdown';
@@ -14,7 +22,8 @@ export const SMALL_COUNT = intEnv('BENCH_SMALL_COUNT', 1000);
 export const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 32);
 export const SMALL_BYTES = 4096;
 const WARMUP = 50;
-const SMALL_TARGET = 0.6;
+/** Issue 8: at least the bare baseline's throughput, and a p50 no higher than its p50. */
+const SMALL_TARGET = 1.0;
 
 interface Run {
   wallMs: number;
@@ -71,8 +80,13 @@ export interface SmallFigures {
   bareWallSeconds: number;
   ratio: number;
   target: number;
+  /** p50 ÷ bare p50; the target is ≤ 1. */
+  p50Ratio: number;
+  /** ratio ≥ target and p50 ≤ bare p50. */
   met: boolean;
   breakdown: { mutation: Breakdown; bare: Breakdown };
+  /** The committed run this one is compared with (null when the fixture is missing). */
+  before: SmallBaseline | null;
 }
 
 export async function benchSmall(stack: BenchStack): Promise<SmallFigures> {
@@ -119,7 +133,7 @@ export async function benchSmall(stack: BenchStack): Promise<SmallFigures> {
   const bareBreakdown = await breakdown(stack, b.workflowIds);
 
   const ratio = m.perSecond / b.perSecond;
-  return {
+  const figures: SmallFigures = {
     count: SMALL_COUNT,
     bytesEach: SMALL_BYTES,
     concurrency: CONCURRENCY,
@@ -136,7 +150,69 @@ export async function benchSmall(stack: BenchStack): Promise<SmallFigures> {
     bareWallSeconds: round(b.wallSeconds),
     ratio: round(ratio),
     target: SMALL_TARGET,
-    met: ratio >= SMALL_TARGET,
+    p50Ratio: round(m.p50Ms / b.p50Ms),
+    met: ratio >= SMALL_TARGET && m.p50Ms <= b.p50Ms,
     breakdown: { mutation: mutationBreakdown, bare: bareBreakdown },
+    before: await loadBefore(),
   };
+  if (process.env.BENCH_SMALL_BASELINE_OUT) await writeBaseline(process.env.BENCH_SMALL_BASELINE_OUT, figures);
+  return figures;
+}
+
+// ---- the committed before-run (bench/baselines) ----
+
+/** The run the live figures are compared with. */
+export const BEFORE_FILE = path.join(__dirname, 'baselines', 'local-small-before.json');
+
+/** A committed run of the small part: what it measured, on which code, and its figures. */
+export interface SmallBaseline {
+  what: string;
+  date: string;
+  commit: string;
+  /** Whether workflows/, activities/ or src/worker.ts had uncommitted changes when it ran. */
+  dirty: boolean;
+  command: string;
+  machine: { cpus: number; cpuModel: string | null; node: string; loadAverage1m: number; note: string };
+  small: Omit<SmallFigures, 'before'>;
+}
+
+export async function loadBefore(file = BEFORE_FILE): Promise<SmallBaseline | null> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as SmallBaseline;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: path.join(__dirname, '..'), encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Writes `small` as a baseline fixture (BENCH_SMALL_BASELINE_OUT); BENCH_SMALL_BASELINE_NOTE says what it measured. */
+export async function writeBaseline(file: string, small: SmallFigures): Promise<void> {
+  const { before: _before, ...figures } = small;
+  const baseline: SmallBaseline = {
+    what:
+      process.env.BENCH_SMALL_BASELINE_NOTE ??
+      `bench:local small part alone: ${small.count} × ${small.bytesEach} B inline writes at concurrency ${small.concurrency} vs as many bare workflows`,
+    date: new Date().toISOString(),
+    commit: git(['rev-parse', 'HEAD']),
+    dirty: git(['status', '--porcelain', '--', 'workflows', 'activities', 'src/worker.ts']) !== '',
+    command: `BENCH_PARTS=${process.env.BENCH_PARTS ?? 'large,small'} BENCH_SMALL_COUNT=${small.count} BENCH_CONCURRENCY=${small.concurrency} npx tsx bench/local-bench.ts`,
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? null,
+      node: process.version,
+      loadAverage1m: Number(os.loadavg()[0].toFixed(2)),
+      note: process.env.BENCH_MACHINE_NOTE ?? '',
+    },
+    small: figures,
+  };
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, `${JSON.stringify(baseline, null, 2)}\n`);
 }
