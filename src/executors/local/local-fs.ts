@@ -260,6 +260,24 @@ export async function removeDirIfEmpty(abs: string): Promise<boolean> {
 }
 
 /** Options of {@link iterateEntries}. */
+/**
+ * What a symlink inside a mount is listed as: its target's metadata under the link's own path when
+ * the target resolves inside the mount, null when it leads out (never followed) or is dangling. Any
+ * other resolution failure (EACCES, ELOOP, …) is thrown for the caller to type. Shared by every
+ * listing and by the drift scan's sorted walk, so all of them draw the mount's edge in one place.
+ */
+export async function linkTargetMeta(rootReal: string, childAbs: string, childRel: string): Promise<NodeMeta | null> {
+  const resolved = await resolveInsideRoot(rootReal, childRel).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  // A link that leads out of the mount is not part of it: skipped, never followed.
+  if (resolved && (resolved as { code?: string }).code === 'SYMLINK_ESCAPE') return null;
+  if (resolved) throw resolved;
+  const target = await statOrNull(childAbs);
+  return target ? nodeMetaFromStats(childRel, target) : null;
+}
+
 export interface ListEntriesOptions {
   /**
    * Receives each entry below the listed directory that cannot be read (a subdirectory whose
@@ -312,15 +330,8 @@ export async function* iterateEntries(rootReal: string, abs: string, rel: string
         if (!st.isSymbolicLink()) return { meta: nodeMetaFromStats(childRel, st), descend: st.isDirectory() };
         isLink = true;
       }
-      const resolved = await resolveInsideRoot(rootReal, childRel).then(
-        () => null,
-        (err: unknown) => err,
-      );
-      // A link that leads out of the mount is not part of it: skipped, never followed.
-      if (resolved && (resolved as { code?: string }).code === 'SYMLINK_ESCAPE') return null;
-      if (resolved) throw resolved;
-      const target = await statOrNull(childAbs);
-      return target ? { meta: nodeMetaFromStats(childRel, target), descend: false } : null;
+      const meta = await linkTargetMeta(rootReal, childAbs, childRel);
+      return meta ? { meta, descend: false } : null;
     } catch (err) {
       // Listing for a user: a symlink that cannot be resolved is skipped as it always was.
       if (!onUnreadable && isLink) return null;

@@ -29,9 +29,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BackendIoError } from '../../errors';
 import { compareUtf8 } from '../../path-order';
-import { STAGING_DIR, isMountMarkerName, joinPath, resolveInsideRoot } from '../../paths';
+import { STAGING_DIR, isMountMarkerName, joinPath } from '../../paths';
 import type { NodeMeta } from '../executor';
-import { errnoOf, lstatOrNull, mapFsError, nodeMetaFromStats, statOrNull } from './local-fs';
+import { errnoOf, linkTargetMeta, lstatOrNull, mapFsError, nodeMetaFromStats } from './local-fs';
 import { isFilestoreScratchName } from './scratch-names';
 
 /** Options of {@link sortedEntries}. */
@@ -134,15 +134,8 @@ export async function* sortedEntries(rootReal: string, abs: string, rel: string,
         }
         isLink = true;
       }
-      const resolved = await resolveInsideRoot(rootReal, childRel).then(
-        () => null,
-        (err: unknown) => err,
-      );
-      // A link that leads out of the mount is not part of it: skipped, never followed.
-      if (resolved && (resolved as { code?: string }).code === 'SYMLINK_ESCAPE') return GONE;
-      if (resolved) throw resolved;
-      const target = await statOrNull(childAbs);
-      return target ? { meta: nodeMetaFromStats(childRel, target) } : GONE;
+      const meta = await linkTargetMeta(rootReal, childAbs, childRel);
+      return meta ? { meta } : GONE;
     } catch (err) {
       // Listing for a user: a symlink that cannot be resolved is skipped as it always was.
       if (!onUnreadable && isLink) return GONE;
