@@ -6,11 +6,11 @@
  * process. The SQL lives in src/catalog (commit.ts, journal.ts); this activity holds the rules.
  */
 import type { Db } from '../db/client';
-import { applyOutcome } from '../src/catalog/commit';
+import { applyOutcome, type Tx } from '../src/catalog/commit';
 import { lockEntryForCommit, markCommitted } from '../src/catalog/journal';
 import { nodeAt } from '../src/catalog/nodes';
 import { dropOutcome } from '../src/catalog/outcomes';
-import type { NodeRow } from '../src/catalog/types';
+import type { JournalRow, NodeRow } from '../src/catalog/types';
 import { CommitError } from '../src/errors';
 import type { MutationOutcome } from '../src/executors/executor';
 import { mutationOutcomes } from '../src/metrics';
@@ -23,33 +23,46 @@ export function summarize(row: NodeRow | undefined): NodeSummary | null {
   return { path: row.path, kind: row.kind, size: row.size, sha256: row.sha256, mode: row.mode, mtime: row.mtime, version: row.version };
 }
 
+/** A result's fields that depend on what was applied; {@link commitEntry} adds the rest. */
+export type CommitBody = Omit<MutationResult, 'status' | 'journalId' | 'workflowId' | 'committedAt'>;
+
+/**
+ * The commit protocol every mutation shares, in ONE transaction: take the transaction's fence
+ * (commit waits while any attempt — a stale execute, the janitor's undo — still holds it, and nobody
+ * takes it while the commit runs, so the janitor never undoes a mutation whose commit is in flight),
+ * answer a retried commit whose first attempt landed with the stored result (no second write),
+ * refuse an entry that is not PENDING, `apply` the outcome, drop the stored outcome, and mark the
+ * entry COMMITTED with its result.
+ */
+export async function commitEntry(db: Db, journalId: string, req: MutationRequest, apply: (tx: Tx, entry: JournalRow) => Promise<CommitBody>): Promise<MutationResult> {
+  const committed = await db.transaction(async (tx) => {
+    const entry = await lockEntryForCommit(tx, journalId, fenceKey(journalId));
+    if (!entry) throw new CommitError(`journal entry ${journalId} does not exist`);
+    if (entry.status === 'COMMITTED') return { result: entry.result as unknown as MutationResult, fresh: false };
+    if (entry.status !== 'PENDING') throw new CommitError(`journal entry ${journalId} is ${entry.status}, not PENDING`);
+    const body = await apply(tx, entry);
+    // Applied: the stored outcome has served its purpose, and goes in the same transaction.
+    await dropOutcome(tx, journalId);
+    const committedAt = new Date();
+    const result: MutationResult = { status: 'COMMITTED', journalId, workflowId: entry.workflowId, ...body, committedAt: committedAt.toISOString() };
+    await markCommitted(tx, journalId, { ...result }, committedAt);
+    return { result, fresh: true };
+  });
+  if (committed.fresh) mutationOutcomes.inc({ mount: req.mountId, op: req.op, outcome: 'committed' });
+  return committed.result;
+}
+
 export function createCommitActivities(deps: { db: Db }) {
   /** Applies a verified outcome to the catalog and commits the journal entry, all in one transaction. */
   async function commitMutation(input: { journalId: string; request: MutationRequest; outcome: MutationOutcome }): Promise<MutationResult> {
     const { journalId, request: req, outcome } = input;
-    const result = await deps.db.transaction(async (tx) => {
-      // The transaction's fence, for this database transaction: commit waits while any attempt
-      // (a stale execute, the janitor's undo) still holds it, and nobody takes it while the commit
-      // runs — so the janitor never undoes a mutation whose commit is in flight.
-      const entry = await lockEntryForCommit(tx, journalId, fenceKey(journalId));
-      if (!entry) throw new CommitError(`journal entry ${journalId} does not exist`);
-      // A retried commit whose first attempt landed: same answer, no second write.
-      if (entry.status === 'COMMITTED') return { result: entry.result as unknown as MutationResult, fresh: false };
-      if (entry.status !== 'PENDING') throw new CommitError(`journal entry ${journalId} is ${entry.status}, not PENDING`);
-
+    return commitEntry(deps.db, journalId, req, async (tx, entry) => {
       const affected = await applyOutcome(tx, req.mountId, journalId, outcome);
-      // Applied: the stored outcome has served its purpose, and goes in the same transaction.
-      await dropOutcome(tx, journalId);
-
       // Where the node really is: a request through an in-mount symlinked directory was executed
       // (and its nodes recorded) at the real location the mount's host resolved.
       const target = (req.op === 'move' || req.op === 'copy' ? entry.realTargetPath : entry.realPath) ?? primaryPath(req);
       const primary = req.op === 'delete' ? null : await nodeAt(tx, req.mountId, target);
-      const committedAt = new Date();
-      const result: MutationResult = {
-        status: 'COMMITTED',
-        journalId,
-        workflowId: entry.workflowId,
+      return {
         op: req.op,
         mountId: req.mountId,
         path: req.path,
@@ -57,13 +70,8 @@ export function createCommitActivities(deps: { db: Db }) {
         node: req.op === 'delete' ? null : summarize(primary ?? undefined),
         nodesAffected: affected,
         bytesWritten: outcome.bytesWritten,
-        committedAt: committedAt.toISOString(),
       };
-      await markCommitted(tx, journalId, { ...result }, committedAt);
-      return { result, fresh: true };
     });
-    if (result.fresh) mutationOutcomes.inc({ mount: req.mountId, op: req.op, outcome: 'committed' });
-    return result.result;
   }
 
   return { commitMutation };
