@@ -11,9 +11,9 @@
  * `ready` (once it resolved: the file watcher is up); answers `measure` with RSS and heap after a
  * forced GC and the inotify watches it holds; `stop` shuts the service down and exits.
  */
-import fs from 'node:fs';
 import { loadConfig, type Config } from '../src/config';
 import { startWatcherService } from '../src/watcher/watcher-service';
+import { gc, inotifyWatches, peakRss } from './proc-stats';
 
 type ToParent =
   | { type: 'started'; at: number }
@@ -22,31 +22,6 @@ type ToParent =
   | { type: 'failed'; error: string };
 
 const send = (m: ToParent) => process.send!(m);
-const gc = () => (globalThis as { gc?: () => void }).gc?.();
-
-/** VmHWM: the kernel's peak resident set of this process. */
-function peakRss(): number {
-  return Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;
-}
-
-function inotifyWatches(): number | null {
-  try {
-    let n = 0;
-    for (const fd of fs.readdirSync('/proc/self/fd')) {
-      let target = '';
-      try {
-        target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (target === 'anon_inode:inotify') n += fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
-    }
-    return n;
-  } catch {
-    return null;
-  }
-}
-
 async function main(): Promise<void> {
   const overrides = JSON.parse(process.env.BENCH_CHILD_CONFIG ?? '{}') as Partial<Config>;
   const config = loadConfig(process.env, overrides);

@@ -16,6 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { gc, inotifyWatches, peakRss } from './proc-stats';
 
 const CHILD = process.argv[2] === '--child';
 
@@ -26,25 +27,8 @@ interface Footprint {
   rssBeforeBytes: number;
   rssBytes: number;
   peakRssBytes: number;
-  inotifyWatches: number;
+  inotifyWatches: number | null;
 }
-
-function inotifyWatches(): number {
-  let n = 0;
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    let target = '';
-    try {
-      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue;
-    }
-    if (target === 'anon_inode:inotify') n += fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length;
-  }
-  return n;
-}
-
-const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
-const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
 async function child(label: string, root: string, entries: number, snapshotDir: string): Promise<void> {
   const { watchMount } = await import('../src/watcher/mount-watcher');
