@@ -3,7 +3,6 @@
  * workflow code imports this file, so it must stay deterministic and free of Node APIs.
  * File bytes never appear here except small inline content (≤ 256 KiB, base64).
  */
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { MutationOp, NodeKind } from './executors/executor';
 
 export type { MutationOp } from './executors/executor';
@@ -134,14 +133,29 @@ export function describeMutation(req: MutationRequest): string {
   return `${req.op} ${req.mountId}:${req.path}${target}`;
 }
 
-/** Search attributes registered on the Temporal namespace so runs can be found in the Web UI. */
-export const SEARCH_ATTRIBUTES = {
-  mount: defineSearchAttributeKey('FilestoreMount', SearchAttributeType.KEYWORD),
-  op: defineSearchAttributeKey('FilestoreOp', SearchAttributeType.KEYWORD),
-  path: defineSearchAttributeKey('FilestorePath', SearchAttributeType.KEYWORD),
-  key: defineSearchAttributeKey('FilestoreKey', SearchAttributeType.KEYWORD),
-  status: defineSearchAttributeKey('FilestoreStatus', SearchAttributeType.KEYWORD),
+/**
+ * Names of the search attributes (all Keyword) registered on the Temporal namespace so runs can be
+ * found in the Web UI. Plain strings, so this file loads without the Temporal SDK (the CLI's HTTP
+ * start path, src/client/temporal-http.ts); the SDK's typed keys are in src/search-attributes.ts.
+ */
+export const SEARCH_ATTRIBUTE_NAMES = {
+  mount: 'FilestoreMount',
+  op: 'FilestoreOp',
+  path: 'FilestorePath',
+  key: 'FilestoreKey',
+  status: 'FilestoreStatus',
 } as const;
+
+/** The search attributes a mutation's run starts with (its status changes as it runs). */
+export function startSearchAttributes(req: MutationRequest): Record<(typeof SEARCH_ATTRIBUTE_NAMES)[keyof typeof SEARCH_ATTRIBUTE_NAMES], string> {
+  return {
+    FilestoreMount: req.mountId,
+    FilestoreOp: req.op,
+    FilestorePath: searchablePath(req.path),
+    FilestoreKey: req.idempotencyKey,
+    FilestoreStatus: 'PENDING',
+  };
+}
 
 /**
  * Idempotency keys: at most 128 characters, so `filestore:<mount ≤63>:<op>:<key>` stays within

@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Config } from './config';
-import { SEARCH_ATTRIBUTES } from './mutations';
+import { SEARCH_ATTRIBUTES } from './search-attributes';
 
 export async function connectTemporal(config: Pick<Config, 'temporalAddress' | 'temporalNamespace'>): Promise<{ client: Client; connection: Connection }> {
   const connection = await Connection.connect({ address: config.temporalAddress, connectTimeout: '5s' });

@@ -22,7 +22,8 @@ import {
 import type { createActivities } from '../activities';
 import type { ErrorInfo } from '../src/errors';
 import { NON_RETRYABLE } from '../src/errors';
-import { SEARCH_ATTRIBUTES, type MutationRequest } from '../src/mutations';
+import type { MutationRequest } from '../src/mutations';
+import { SEARCH_ATTRIBUTES } from '../src/search-attributes';
 
 export type Activities = ReturnType<typeof createActivities>;
 

@@ -2,23 +2,43 @@
  * One Temporal dev server (the real CLI binary, with Filestore's search attributes) and a workflow
  * bundle built once — shared by the integration tests' global setup and the benchmarks.
  */
+import net from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig } from '../../src/config';
 import { findTemporalCli } from '../../src/dev/temporal-dev-server';
-import { SEARCH_ATTRIBUTES } from '../../src/mutations';
+import { SEARCH_ATTRIBUTES } from '../../src/search-attributes';
 
-export async function startTemporalTestServer(): Promise<TestWorkflowEnvironment> {
+/** A port free right now on 127.0.0.1 (the kernel's pick). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The dev server, with its HTTP API on a known port: `httpUrl` is what FILESTORE_TEMPORAL_HTTP_URL
+ * gives the CLI (tests and benches run the CLI's HTTP start path against it).
+ */
+export async function startTemporalTestServer(): Promise<{ env: TestWorkflowEnvironment; httpUrl: string }> {
   const cli = findTemporalCli(loadConfig());
   if (!cli) throw new Error('Temporal CLI not found: run scripts/bootstrap.sh (npm test and the benches do) or set TEMPORAL_CLI_PATH');
-  return TestWorkflowEnvironment.createLocal({
+  const httpPort = await freePort();
+  const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: cli },
       ip: '127.0.0.1',
       searchAttributes: Object.values(SEARCH_ATTRIBUTES),
       log: { format: 'pretty', level: 'error' },
+      extraArgs: ['--http-port', String(httpPort)],
     },
   });
+  return { env, httpUrl: `http://127.0.0.1:${httpPort}` };
 }
 
 const quiet = { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} };
