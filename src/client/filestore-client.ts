@@ -8,95 +8,23 @@
  * const result = await handle.result();    // MutationResult, or a typed FilestoreError
  * ```
  */
-import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { openCatalog, type Catalog } from '../../db/client';
 import type { JournalQuery } from '../catalog/journal';
 import type { ListPageOptions, NodePage } from '../catalog/listing';
-import { getMount, addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
+import { addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
 import type { JournalRow, NodeRow } from '../catalog/types';
-import { loadConfig, mountTaskQueue, type Config } from '../config';
-import { checkWriteSource } from '../executors/local/local-source';
-import {
-  errorFromInfo,
-  FilestoreError,
-  IdempotencyKeyReusedError,
-  InvalidRequestError,
-  PayloadTooLargeError,
-  ReadOnlyMountError,
-  type ErrorInfo,
-} from '../errors';
-import {
-  crossMountTarget,
-  describeMutation,
-  IDEMPOTENCY_KEY_PATTERN,
-  mutationWorkflowId,
-  SEARCH_ATTRIBUTES,
-  searchablePath,
-  type MutationRequest,
-  type MutationResult,
-} from '../mutations';
-import { normalizeMountPath } from '../paths';
+import { loadConfig, type Config } from '../config';
+import { errorFromInfo, FilestoreError, IdempotencyKeyReusedError, type ErrorInfo } from '../errors';
+import type { MutationRequest, MutationResult } from '../mutations';
+import { SEARCH_ATTRIBUTES } from '../search-attributes';
 import { CatalogReader } from './catalog-reader';
+import { MutationStarter, type MutationHandle, type MutationOptions, type MutationProgress, type PutOptions, type PutSource, type StartSpec } from './mutation-starter';
 import { FINGERPRINT_MEMO_KEY, requestFingerprint } from '../request-fingerprint';
 import { connectTemporal } from '../temporal';
 
-/** Options every mutation accepts. */
-export interface MutationOptions {
-  /** Same key → same workflow and the same result; generated when absent. */
-  idempotencyKey?: string;
-  /** Wait for a conflicting mutation of the same path to finish instead of failing with CONFLICT. @defaultValue false */
-  waitForLock?: boolean;
-  /** How long waitForLock may wait (ms). @defaultValue 300000 */
-  lockTimeoutMs?: number;
-  /**
-   * Mutate even if the catalog marks the path — or, for remove / move / copy, a node below it —
-   * INCONSISTENT (changed behind Filestore's back). Without it such a mutation fails with
-   * `INCONSISTENT_NODE` and nothing is journaled or touched. Part of the request an idempotency
-   * key stands for. @defaultValue false
-   */
-  force?: boolean;
-}
-
-export type PutSource =
-  /** A file path readable on the host that serves the mount (checked here when `checkSource` is on). */
-  | { file: string; checkSource?: boolean }
-  /** Small content (≤ FILESTORE_INLINE_MAX_BYTES, default 256 KiB) carried inline. */
-  | { content: Buffer | string };
-
-export interface PutOptions extends MutationOptions {
-  /** Replace an existing file. @defaultValue false */
-  overwrite?: boolean;
-  /** Create missing parent directories. @defaultValue true */
-  createParents?: boolean;
-  /** POSIX mode for a new file. */
-  mode?: number;
-  /** Refuse the write unless the content hashes to this hex sha256. */
-  expectedSha256?: string;
-}
-
-/** A started mutation. */
-export interface MutationHandle {
-  workflowId: string;
-  idempotencyKey: string;
-  /** Waits for the workflow; resolves with its result or rejects with a typed FilestoreError. */
-  result(): Promise<MutationResult>;
-  /**
-   * Where the running mutation's backend step stands, from its pending activity's heartbeat
-   * details (bytes done, and an S3 upload's checkpoint); null when no step reports progress now.
-   */
-  progress(): Promise<MutationProgress | null>;
-}
-
-/** Progress of a running mutation's backend step (see {@link MutationHandle.progress}). */
-export interface MutationProgress {
-  /** The activity reporting it (`executeMutation`, …). */
-  activity: string;
-  bytes: number;
-  checkpoint?: Record<string, unknown>;
-}
+export type { MutationHandle, MutationOptions, MutationProgress, PutOptions, PutSource } from './mutation-starter';
 
 export type { JournalQuery };
 
@@ -108,7 +36,11 @@ export class FilestoreClient {
     private readonly catalog: Catalog,
   ) {
     this.reader = new CatalogReader(catalog.db);
+    this.starter = new MutationStarter(config, catalog.db, { start: (spec) => this.startRun(spec), handleOf: (id) => this.handleOf(id) });
   }
+
+  /** Builds and checks each request, then starts it through {@link FilestoreClient.startRun}. */
+  private readonly starter: MutationStarter;
 
   /** The catalog reads, on this client's pool. */
   private readonly reader: CatalogReader;
@@ -142,42 +74,13 @@ export class FilestoreClient {
   // ---- mutations -------------------------------------------------------------------------
 
   /** Writes a file (from a host file or small inline content). */
-  async put(mountId: string, filePath: string, source: PutSource, opts: PutOptions = {}): Promise<MutationHandle> {
-    let ref: Extract<MutationRequest, { op: 'write' }>['source'];
-    if ('content' in source) {
-      const data = typeof source.content === 'string' ? Buffer.from(source.content) : source.content;
-      if (data.length > this.config.inlineMaxBytes) {
-        throw new PayloadTooLargeError(
-          `inline content is ${data.length} bytes; the limit is ${this.config.inlineMaxBytes} (FILESTORE_INLINE_MAX_BYTES) — pass a file instead`,
-        );
-      }
-      ref = { kind: 'inline', base64: data.toString('base64') };
-    } else {
-      const abs = path.resolve(source.file);
-      if (source.checkSource ?? true) {
-        // The worker's rules (local-source.ts), applied early where this host can: under
-        // FILESTORE_SOURCE_ROOTS, no symlink, a regular file within FILESTORE_MAX_FILE_BYTES. The
-        // worker checks again and is the authority — it may have other roots — so a client without
-        // roots of its own checks only the file itself.
-        await checkWriteSource(abs, { roots: this.config.sourceRoots, maxBytes: this.config.maxFileBytes });
-      }
-      ref = { kind: 'file', path: abs };
-    }
-    return this.start(mountId, opts, (base) => ({
-      ...base,
-      op: 'write',
-      path: normalizeMountPath(filePath),
-      source: ref,
-      overwrite: opts.overwrite,
-      createParents: opts.createParents,
-      mode: opts.mode,
-      expectedSha256: opts.expectedSha256,
-    }));
+  put(mountId: string, filePath: string, source: PutSource, opts: PutOptions = {}): Promise<MutationHandle> {
+    return this.starter.put(mountId, filePath, source, opts);
   }
 
   /** Creates a directory (and missing parents unless `parents: false`). */
-  async mkdir(mountId: string, dirPath: string, opts: MutationOptions & { parents?: boolean } = {}): Promise<MutationHandle> {
-    return this.start(mountId, opts, (base) => ({ ...base, op: 'mkdir', path: normalizeMountPath(dirPath), parents: opts.parents }));
+  mkdir(mountId: string, dirPath: string, opts: MutationOptions & { parents?: boolean } = {}): Promise<MutationHandle> {
+    return this.starter.mkdir(mountId, dirPath, opts);
   }
 
   /**
@@ -190,21 +93,8 @@ export class FilestoreClient {
    * await (await fs.move('docs', 'reports/q3.pdf', 'archive/2026/q3.pdf', { targetMountId: 'archive-s3' })).result();
    * ```
    */
-  async move(
-    mountId: string,
-    from: string,
-    to: string,
-    opts: MutationOptions & { overwrite?: boolean; createParents?: boolean; targetMountId?: string } = {},
-  ): Promise<MutationHandle> {
-    return this.start(mountId, opts, (base) => ({
-      ...base,
-      op: 'move',
-      path: normalizeMountPath(from),
-      targetPath: normalizeMountPath(to),
-      ...crossMountField(mountId, opts.targetMountId),
-      overwrite: opts.overwrite,
-      createParents: opts.createParents,
-    }));
+  move(mountId: string, from: string, to: string, opts: MutationOptions & { overwrite?: boolean; createParents?: boolean; targetMountId?: string } = {}): Promise<MutationHandle> {
+    return this.starter.move(mountId, from, to, opts);
   }
 
   /**
@@ -212,27 +102,18 @@ export class FilestoreClient {
    * file to another mount (directories across mounts are refused with UNSUPPORTED for now). The
    * source of a cross-mount copy may be a read-only mount: it is only read.
    */
-  async copy(
+  copy(
     mountId: string,
     from: string,
     to: string,
     opts: MutationOptions & { overwrite?: boolean; recursive?: boolean; createParents?: boolean; targetMountId?: string } = {},
   ): Promise<MutationHandle> {
-    return this.start(mountId, opts, (base) => ({
-      ...base,
-      op: 'copy',
-      path: normalizeMountPath(from),
-      targetPath: normalizeMountPath(to),
-      ...crossMountField(mountId, opts.targetMountId),
-      overwrite: opts.overwrite,
-      recursive: opts.recursive,
-      createParents: opts.createParents,
-    }));
+    return this.starter.copy(mountId, from, to, opts);
   }
 
   /** Deletes a file, or a directory tree with `recursive`. */
-  async remove(mountId: string, target: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
-    return this.start(mountId, opts, (base) => ({ ...base, op: 'delete', path: normalizeMountPath(target), recursive: opts.recursive }));
+  remove(mountId: string, target: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
+    return this.starter.remove(mountId, target, opts);
   }
 
   /** Handle of a mutation started earlier (by workflow id). */
@@ -295,68 +176,31 @@ export class FilestoreClient {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  private async start(
-    mountId: string,
-    opts: MutationOptions,
-    build: (base: {
-      idempotencyKey: string;
-      mountId: string;
-      waitForLock?: boolean;
-      lockTimeoutMs?: number;
-      force?: boolean;
-    }) => MutationRequest,
-  ): Promise<MutationHandle> {
-    const key = opts.idempotencyKey ?? randomUUID();
-    if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new InvalidRequestError(`idempotency key must match ${IDEMPOTENCY_KEY_PATTERN}`);
-    // Fail fast on what the client can see; the workflow checks all of it again.
-    const mount = await getMount(this.db, mountId);
-    // Shown in the Web UI only: the workflow resolves the queue from the catalog itself.
-    const queue = mount.kind === 'local' ? mountTaskQueue(this.config, mountId) : this.config.taskQueue;
-    const req = build({
-      idempotencyKey: key,
-      mountId,
-      waitForLock: opts.waitForLock,
-      lockTimeoutMs: opts.lockTimeoutMs,
-      force: opts.force,
-    });
-    // A cross-mount copy only reads its source; everything else writes the source's mount, and a
-    // copy or move writes its target's.
-    const targetMountId = crossMountTarget(req);
-    if (mount.options.readOnly && !(targetMountId !== null && req.op === 'copy')) throw new ReadOnlyMountError(mountId);
-    if (targetMountId !== null) {
-      const target = await getMount(this.db, targetMountId);
-      if (target.options.readOnly) throw new ReadOnlyMountError(targetMountId);
-    }
-    const workflowId = mutationWorkflowId(mountId, req.op, key);
-    const fingerprint = requestFingerprint(req);
-    const handle = this.handleOf(workflowId);
+  /**
+   * Starts a run over gRPC, or — a run already going under the id — joins it when it carries the
+   * same request and refuses anything else (see StartTransport).
+   */
+  async startRun(spec: StartSpec): Promise<void> {
     try {
       await this.temporal.workflow.start('mutationWorkflow', {
-        taskQueue: this.config.taskQueue,
-        workflowId,
-        args: [req],
-        memo: { [FINGERPRINT_MEMO_KEY]: fingerprint },
+        taskQueue: spec.taskQueue,
+        workflowId: spec.workflowId,
+        args: [spec.request],
+        memo: spec.memo,
         // Never attach blindly (USE_EXISTING would hand a different request the first one's result):
         // a running workflow under this key is compared below. After it closed → a new run, whose
         // beginJournal answers from the journal or refuses a different request.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-        typedSearchAttributes: [
-          { key: SEARCH_ATTRIBUTES.mount, value: mountId },
-          { key: SEARCH_ATTRIBUTES.op, value: req.op },
-          { key: SEARCH_ATTRIBUTES.path, value: searchablePath(req.path) },
-          { key: SEARCH_ATTRIBUTES.key, value: key },
-          { key: SEARCH_ATTRIBUTES.status, value: 'PENDING' },
-        ],
-        staticSummary: describeMutation(req),
-        staticDetails: `idempotency key \`${key}\`, mount queue \`${queue}\``,
+        typedSearchAttributes: Object.values(SEARCH_ATTRIBUTES).map((key) => ({ key, value: spec.searchAttributes[key.name] })),
+        staticSummary: spec.summary,
+        staticDetails: spec.details,
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       // The same request again (a retry, a second caller) attaches; anything else under the key is refused.
-      if ((await this.runningFingerprint(workflowId)) !== fingerprint) throw new IdempotencyKeyReusedError(key);
+      if ((await this.runningFingerprint(spec.workflowId)) !== spec.fingerprint) throw new IdempotencyKeyReusedError(spec.request.idempotencyKey);
     }
-    return handle;
   }
 
   /**
@@ -386,11 +230,6 @@ export class FilestoreClient {
       throw toFilestoreError(err);
     }
   }
-}
-
-/** The request field naming another mount as a copy/move target; none for the same mount. */
-function crossMountField(mountId: string, targetMountId: string | undefined): { targetMountId?: string } {
-  return targetMountId !== undefined && targetMountId !== mountId ? { targetMountId } : {};
 }
 
 /** Turns a workflow failure back into the typed FilestoreError the activities raised. */
