@@ -63,7 +63,7 @@ export async function createBenchStack(): Promise<BenchStack> {
     cleanups.push({ what: 'remove temp dir', fn: () => fs.rm(tmp, { recursive: true, force: true }) });
 
     log('starting the Temporal dev server');
-    const env = await startTemporalTestServer();
+    const { env, httpUrl } = await startTemporalTestServer();
     cleanups.push({ what: 'stop the Temporal dev server', fn: () => env.teardown() });
 
     log('bundling workflows');
@@ -79,6 +79,8 @@ export async function createBenchStack(): Promise<BenchStack> {
     const config = loadConfig(process.env, {
       databaseUrl,
       temporalAddress: env.address,
+      // The CLI figure's `put` starts over the server's HTTP API, as `filestore dev`'s CLI does.
+      temporalHttpUrl: httpUrl,
       temporalNamespace: 'default',
       taskQueue: `fs-bench-${id}`,
       metricsPort: 0,

@@ -25,6 +25,16 @@ const ConfigSchema = z.object({
   databaseUrl: z.string().url().default('postgres://postgres@127.0.0.1:5432/filestore'),
   /** Temporal frontend (host:port). @defaultValue 127.0.0.1:7233 */
   temporalAddress: z.string().min(3).default('127.0.0.1:7233'),
+  /**
+   * Temporal's HTTP API (the frontend's `/api/v1` routes), through which the CLI starts mutations and
+   * waits for them without loading the gRPC SDK: an http:// URL, or `off`. Unset: http://127.0.0.1:7243
+   * (the port `filestore dev` gives its dev server) when TEMPORAL_ADDRESS is unset too, else off.
+   * Anything the HTTP API does not answer falls back to gRPC (see src/client/temporal-http.ts).
+   */
+  temporalHttpUrl: z
+    .string()
+    .refine((v) => v === 'off' || /^http:\/\/[^/]+\/?$/.test(v), 'an http:// URL (scheme, host and port only) or off')
+    .optional(),
   /** @defaultValue default */
   temporalNamespace: z.string().min(1).default('default'),
   /** Base task queue; local mounts get `<taskQueue>-mount-<id>`. @defaultValue filestore */
@@ -184,6 +194,7 @@ export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   databaseUrl: 'DATABASE_URL',
   temporalAddress: 'TEMPORAL_ADDRESS',
+  temporalHttpUrl: 'FILESTORE_TEMPORAL_HTTP_URL',
   temporalNamespace: 'TEMPORAL_NAMESPACE',
   taskQueue: 'FILESTORE_TASK_QUEUE',
   temporalCliPath: 'TEMPORAL_CLI_PATH',
@@ -248,6 +259,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new Error(`invalid configuration: ${lines.join('; ')}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/** The default TEMPORAL_ADDRESS and the HTTP API port of the dev server `filestore dev` starts there. */
+const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
+export const DEV_TEMPORAL_HTTP_PORT = 7243;
+
+/**
+ * Where the CLI reaches Temporal's HTTP API, or null for gRPC only: FILESTORE_TEMPORAL_HTTP_URL as
+ * set (`off` → null); unset, the dev server's when TEMPORAL_ADDRESS is the default — never a guess
+ * next to a server someone configured, which could be another server than TEMPORAL_ADDRESS's.
+ */
+export function temporalHttpUrlOf(config: Pick<Config, 'temporalHttpUrl' | 'temporalAddress'>): string | null {
+  if (config.temporalHttpUrl !== undefined) return config.temporalHttpUrl === 'off' ? null : config.temporalHttpUrl;
+  return config.temporalAddress === DEFAULT_TEMPORAL_ADDRESS ? `http://127.0.0.1:${DEV_TEMPORAL_HTTP_PORT}` : null;
 }
 
 /** Task queue of a host-bound local mount. */

@@ -7,7 +7,8 @@
 import type { Db } from '../../db/client';
 import type { CatalogReader } from '../client/catalog-reader';
 import type { FilestoreClient } from '../client/filestore-client';
-import { loadConfig, type Config } from '../config';
+import type { MutationStarter } from '../client/mutation-starter';
+import { loadConfig, temporalHttpUrlOf, type Config } from '../config';
 
 export interface CommandContext {
   cfg(): Config;
@@ -17,6 +18,12 @@ export interface CommandContext {
   db(): Promise<Db>;
   /** Temporal and the catalog: for the verbs that start mutations. Loads @temporalio/client. */
   connect(): Promise<FilestoreClient>;
+  /**
+   * What the mutating verbs start through: over Temporal's HTTP API when one is configured
+   * (temporalHttpUrlOf), without loading @temporalio/client unless that path hands over to gRPC;
+   * else the connected FilestoreClient. Same requests, checks and results either way.
+   */
+  mutations(): Promise<Pick<MutationStarter, 'put' | 'mkdir' | 'move' | 'copy' | 'remove'>>;
   out(line: string): void;
 }
 
@@ -28,6 +35,7 @@ export function createCommandContext(out: (line: string) => void): CommandContex
   /** The reader opened its own pool (no client was connected yet): close() must end it. */
   let ownReader = false;
   let client: Promise<FilestoreClient> | undefined;
+  const closers: Array<() => void> = [];
   const ctx = {
     cfg,
     out,
@@ -43,11 +51,23 @@ export function createCommandContext(out: (line: string) => void): CommandContex
     },
     db: async () => (await ctx.reader()).db,
     connect: () => (client ??= import('../client/filestore-client').then(({ FilestoreClient }) => FilestoreClient.connect(cfg()))),
+    mutations: async () => {
+      const httpUrl = temporalHttpUrlOf(cfg());
+      if (!httpUrl) return ctx.connect();
+      const [{ MutationStarter }, { HttpStartTransport }, db] = await Promise.all([import('../client/mutation-starter'), import('../client/temporal-http'), ctx.db()]);
+      const transport = new HttpStartTransport(httpUrl, cfg().temporalNamespace, async () => {
+        const c = await ctx.connect();
+        return { start: (spec) => c.startRun(spec), handleOf: (id) => c.handleOf(id) };
+      });
+      closers.push(() => transport.close());
+      return new MutationStarter(cfg(), db, transport);
+    },
     async close() {
       // Settled, not awaited: a failed open has nothing to close and its error is already on its way.
       const [r, c] = await Promise.allSettled([reader, client]);
       if (ownReader && r.status === 'fulfilled' && r.value) await r.value.close();
       if (c.status === 'fulfilled' && c.value) await c.value.close();
+      for (const close of closers) close();
     },
   };
   return ctx;

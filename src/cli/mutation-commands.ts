@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { MutationHandle } from '../client/filestore-client';
+import type { MutationHandle } from '../client/mutation-starter';
 import type { CommandContext } from './context';
 import { formatResult } from './format';
 import { parseTarget } from './target';
@@ -22,7 +22,7 @@ interface MutatingFlags {
 }
 
 export function registerMutationCommands(program: Command, ctx: CommandContext): void {
-  const { connect, out } = ctx;
+  const { mutations, out } = ctx;
 
   /** @param progressBytes - draw a progress bar of this many bytes while waiting (a TTY `put`). */
   async function finish(handle: MutationHandle, flags: MutatingFlags, progressBytes?: number): Promise<void> {
@@ -49,7 +49,7 @@ export function registerMutationCommands(program: Command, ctx: CommandContext):
     .option('--no-parents', 'fail instead of creating missing parent directories')
     .action(async (file: string, target: string, o: MutatingFlags & { overwrite?: boolean; parents?: boolean }) => {
       const t = parseTarget(target);
-      const handle = await (await connect()).put(t.mount, t.path, { file }, {
+      const handle = await (await mutations()).put(t.mount, t.path, { file }, {
         idempotencyKey: o.key,
         overwrite: o.overwrite,
         createParents: o.parents,
@@ -64,7 +64,7 @@ export function registerMutationCommands(program: Command, ctx: CommandContext):
   mutating(program.command('mkdir <target>').description('create a directory (and missing parents)'))
     .action(async (target: string, o: MutatingFlags) => {
       const t = parseTarget(target);
-      await finish(await (await connect()).mkdir(t.mount, t.path, { idempotencyKey: o.key, waitForLock: o.waitForLock, force: o.force }), o);
+      await finish(await (await mutations()).mkdir(t.mount, t.path, { idempotencyKey: o.key, waitForLock: o.waitForLock, force: o.force }), o);
     });
 
   for (const [verb, op] of [['mv', 'move'], ['cp', 'copy']] as const) {
@@ -73,7 +73,7 @@ export function registerMutationCommands(program: Command, ctx: CommandContext):
     cmd.action(async (source: string, target: string, o: MutatingFlags & { overwrite?: boolean; recursive?: boolean }) => {
       const s = parseTarget(source);
       const t = parseTarget(target);
-      const c = await connect();
+      const c = await mutations();
       const opts = { idempotencyKey: o.key, waitForLock: o.waitForLock, force: o.force, overwrite: o.overwrite, targetMountId: t.mount };
       await finish(op === 'move' ? await c.move(s.mount, s.path, t.path, opts) : await c.copy(s.mount, s.path, t.path, { ...opts, recursive: o.recursive }), o);
     });
@@ -84,6 +84,6 @@ export function registerMutationCommands(program: Command, ctx: CommandContext):
     .action(async (target: string, o: MutatingFlags & { recursive?: boolean }) => {
       const t = parseTarget(target);
       const opts = { idempotencyKey: o.key, waitForLock: o.waitForLock, force: o.force, recursive: o.recursive };
-      await finish(await (await connect()).remove(t.mount, t.path, opts), o);
+      await finish(await (await mutations()).remove(t.mount, t.path, opts), o);
     });
 }

@@ -18,7 +18,7 @@ import { startWorker } from '../worker';
 import { devS3Client, ensureBucket, ensureDevS3, exportDevS3Environment, type DevS3 } from './dev-s3';
 import { ensurePostgres } from './private-postgres';
 import { ensureRedis } from './private-redis';
-import { findTemporalCli, startTemporalDevServer, temporalAnswers, type DevServer } from './temporal-dev-server';
+import { findTemporalCli, startTemporalDevServer, devServerHttpPort, temporalAnswers, type DevServer } from './temporal-dev-server';
 
 export async function runDevStack(config: Config, log: Logger, out: (line: string) => void = console.log): Promise<void> {
   const stops: Array<() => Promise<void> | void> = [];
@@ -51,6 +51,7 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
         uiPort: config.temporalUiPort,
         dbFile: path.join(config.stateDir, 'temporal.db'),
         logFile: path.join(config.stateDir, 'temporal.log'),
+        httpPort: devServerHttpPort(config),
       });
       stops.push(() => temporal!.stop());
       uiUrl = temporal.uiUrl;

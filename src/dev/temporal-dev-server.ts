@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { PROJECT_DIR, type Config } from '../config';
+import { PROJECT_DIR, temporalHttpUrlOf, type Config } from '../config';
 import { devServerSearchAttributeArgs } from '../temporal';
 import { stopChild } from './child-process';
 
@@ -43,11 +43,19 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/** The port to give the dev server's HTTP API: FILESTORE_TEMPORAL_HTTP_URL's (or its default's) when it names the server's own host. */
+export function devServerHttpPort(config: Pick<Config, 'temporalHttpUrl' | 'temporalAddress'>): number | undefined {
+  const url = temporalHttpUrlOf(config);
+  if (!url) return undefined;
+  const { hostname, port } = new URL(url);
+  return hostname === config.temporalAddress.split(':')[0] && port !== '' ? Number(port) : undefined;
+}
+
 /**
  * Starts `temporal server start-dev` bound to `address`, persisting to `dbFile` so runs survive a
  * restart, with Filestore's search attributes registered; resolves once the frontend answers.
  */
-export async function startTemporalDevServer(opts: { cliPath: string; address: string; uiPort: number; dbFile: string; logFile: string }): Promise<DevServer> {
+export async function startTemporalDevServer(opts: { cliPath: string; address: string; uiPort: number; dbFile: string; logFile: string; httpPort?: number }): Promise<DevServer> {
   const [host, portText] = opts.address.split(':');
   fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
   const log = fs.openSync(opts.logFile, 'a');
@@ -57,6 +65,8 @@ export async function startTemporalDevServer(opts: { cliPath: string; address: s
       'server', 'start-dev',
       '--ip', host, '--port', portText,
       '--ui-port', String(opts.uiPort),
+      // The HTTP API the CLI starts mutations through (FILESTORE_TEMPORAL_HTTP_URL); else a random port.
+      ...(opts.httpPort !== undefined ? ['--http-port', String(opts.httpPort)] : []),
       '--db-filename', opts.dbFile,
       '--log-level', 'warn',
       ...devServerSearchAttributeArgs(),

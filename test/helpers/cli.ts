@@ -31,6 +31,7 @@ export function stackEnv(config: Config, extra: Record<string, string> = {}): No
     ...process.env,
     [ENV_NAMES.databaseUrl]: config.databaseUrl,
     [ENV_NAMES.temporalAddress]: config.temporalAddress,
+    [ENV_NAMES.temporalHttpUrl]: config.temporalHttpUrl ?? 'off',
     [ENV_NAMES.taskQueue]: config.taskQueue,
     [ENV_NAMES.redisUrl]: config.redisUrl,
     [ENV_NAMES.mountRefreshMs]: '500',

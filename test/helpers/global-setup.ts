@@ -13,9 +13,10 @@ import { bundleWorkflows, startTemporalTestServer } from './temporal-env';
 
 export default async function globalSetup(): Promise<void> {
   // Jest workers inherit this process's environment, so what is set here reaches every test file.
-  const [env] = await Promise.all([startTemporalTestServer(), startTestMinio()]);
+  const [{ env, httpUrl }] = await Promise.all([startTemporalTestServer(), startTestMinio()]);
   (globalThis as { __temporalEnv?: TestWorkflowEnvironment }).__temporalEnv = env;
   process.env.FILESTORE_TEST_TEMPORAL_ADDRESS = env.address;
+  process.env.FILESTORE_TEST_TEMPORAL_HTTP_URL = httpUrl;
 
   const code = await bundleWorkflows(path.join(__dirname, '..', '..', 'workflows', 'index.ts'));
   const bundlePath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'filestore-bundle-')), 'workflows.js');

@@ -62,6 +62,8 @@ export async function createTestStack(
   const config = loadConfig(process.env, {
     databaseUrl,
     temporalAddress: process.env.FILESTORE_TEST_TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+    // The CLI the tests spawn (stackEnv) starts mutations over the run's HTTP API.
+    temporalHttpUrl: process.env.FILESTORE_TEST_TEMPORAL_HTTP_URL ?? 'off',
     taskQueue: `fs-test-${id}`,
     metricsPort: 0,
     mountRefreshMs: 500,

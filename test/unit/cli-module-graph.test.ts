@@ -80,7 +80,11 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs `filestore <args>` against nothing; returns the modules it loaded and its stderr. */
 async function modulesOf(entry: Entry, ...args: string[]): Promise<{ modules: string[]; stderr: string; code: number }> {
-  const out = path.join(tmp, `modules-${entry}-${args.join('-').replace(/[^a-z0-9-]/gi, '_')}.json`);
+  return modulesWith({}, entry, ...args);
+}
+
+async function modulesWith(extraEnv: Record<string, string>, entry: Entry, ...args: string[]): Promise<{ modules: string[]; stderr: string; code: number }> {
+  const out = path.join(tmp, `modules-${entry}-${Object.keys(extraEnv).join('-')}-${args.join('-').replace(/[^a-z0-9-]/gi, '_')}.json`);
   const env = {
     ...process.env,
     // A closed port: the connection is refused at once.
@@ -90,6 +94,7 @@ async function modulesOf(entry: Entry, ...args: string[]): Promise<{ modules: st
     // The same modules load with or without it; these failing runs must not leave code caches behind.
     NODE_DISABLE_COMPILE_CACHE: '1',
     MODULES_OUT: out,
+    ...extraEnv,
   };
   let code = 0;
   let stderr = '';
@@ -139,6 +144,17 @@ describe.each<Entry>(['bin', 'modules'])('started as %s', (entry) => {
     const temporalClient = entry === 'bin' ? (m: string) => m === TEMPORAL_BUNDLE : (m: string) => /\/node_modules\/@temporalio\/client\//.test(m);
     expect(modules.some(temporalClient)).toBe(true);
     expect(offenders(modules, NEVER_FOR_MUTATIONS)).toEqual([]);
+  }, 60_000);
+
+  test('filestore put over Temporal\'s HTTP API (FILESTORE_TEMPORAL_HTTP_URL) reaches the catalog without loading the Temporal SDK at all', async () => {
+    const src = path.join(tmp, 'four-k-http.bin');
+    fs.writeFileSync(src, Buffer.alloc(4096));
+    const { modules, stderr, code } = await modulesWith({ [ENV_NAMES.temporalHttpUrl]: 'http://127.0.0.1:1' }, entry, 'put', src, 'docs:q3.bin');
+    // Its first round trip is the mount lookup in Postgres (refused); nothing failed before it.
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/ECONNREFUSED|connect/);
+    expect(modules.some((m) => /\/client\/temporal-http\.js$/.test(m)) || entry === 'bin').toBe(true);
+    expect(offenders(modules, NEVER_FOR_READS)).toEqual([]);
   }, 60_000);
 
   test('filestore --help loads neither the catalog nor Temporal', async () => {
