@@ -31,7 +31,7 @@ export function renderReport(config: Config, ignored: string[], latency: Latency
 }
 
 function report(config: Config, lat: LatencyFigures, burst: BurstFigures, big: BigMountFigures): string {
-  const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+  const yes = (ok: boolean | null) => (ok === null ? '' : ok ? 'yes' : 'NO');
   const ms = (n: number | null | undefined) => (n === null || n === undefined ? '-' : n.toFixed(0));
   const s = (n: number | null | undefined, d = 2) => (n === null || n === undefined ? '-' : n.toFixed(d));
   const M = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
@@ -58,7 +58,7 @@ function report(config: Config, lat: LatencyFigures, burst: BurstFigures, big: B
 
 /** Phase 3's rows: per backend and scenario, the startup scan and the watcher process's memory. */
 function bigRows(big: BigMountFigures): string[][] {
-  const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+  const yes = (ok: boolean | null) => (ok === null ? '' : ok ? 'yes' : 'NO');
   const s = (n: number | null | undefined, d = 2) => (n === null || n === undefined ? '-' : n.toFixed(d));
   const M = (b: number | null | undefined) => (b === null || b === undefined || !Number.isFinite(b) ? '-' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
   const n = (x: number) => x.toLocaleString('en-US');
@@ -67,7 +67,7 @@ function bigRows(big: BigMountFigures): string[][] {
     const done = r.scenario === 'new' ? `all ${n(r.files)} detected` : 'startup scan done (0 drift expected)';
     const job = r.scanJob ? `scan job ${s(r.scanJob.runMs / 1000)} s, ${r.scanJob.detected ?? '-'} detected` : 'no scan job seen';
     return [
-      [`${index} ${n(r.files)} files, ${r.backend}${used}, ${r.scenario}: watcher start → ${done}, s`, s(r.startupDoneSeconds), `ready ${s(r.watcherReadySeconds)} s; ${job}`, `<= ${big.targets.startupScanSeconds}`, yes(r.scanMet)],
+      [`${index} ${n(r.files)} files, ${r.backend}${used}, ${r.scenario}: watcher start → ${done}, s`, s(r.startupDoneSeconds), `ready ${s(r.watcherReadySeconds)} s; ${job}`, r.scanTargetSeconds === null ? 'no target' : `<= ${r.scanTargetSeconds}`, yes(r.scanMet)],
       ['   watcher process RSS after GC / peak', `${M(r.steadyRssBytes)} / ${M(r.peakRssBytes)}`, `heap ${M(r.heapUsedBytes)}; inotify watches ${r.inotifyWatches ?? '-'}`, `<= ${r.rssTargetMB} MB`, yes(r.rssMet)],
     ];
   };
