@@ -20,6 +20,7 @@ export function largeRows(large: LargeFigures): string[][] {
     ['large write: ratio within each round, best (median)', '', '', `${large.roundRatio.best.toFixed(3)} (${large.roundRatio.median.toFixed(3)})`, '', ''],
     ['large floor: read + sha256 s (stream / pooled)', `${s(large.readHashStream)} / ${s(large.readHashPooled)}`, med(large.readHash), '', '', ''],
     ['large floor: cp + sync s', s(large.cpSync), med(large.cpSync), '', '', ''],
+    ['large yardstick: dd bs=8M + sync s; put ÷ it, best (median of rounds)', s(large.ddSync), med(large.ddSync), `${large.ratioToDd.toFixed(3)} (${large.roundRatioToDd.median.toFixed(3)})`, '', ''],
     ['large yardstick: both at once s; put ÷ it, best (median of rounds)', s(large.bothAtOnce), med(large.bothAtOnce), `${large.ratioToBoth.toFixed(3)} (${large.roundRatioToBoth.median.toFixed(3)})`, '', ''],
     ['large write: MiB/s (floor)', large.workflowMiBps.toFixed(1), large.floorMiBps.toFixed(1), '', '', ''],
     ['large write: peak RSS, +growth (before)', `${mib(large.rss.peakRssBytes)} +${mib(large.rss.growthBytes)}`, `(${mib(large.rss.rssBeforeBytes)})`, '', '', ''],

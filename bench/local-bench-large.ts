@@ -7,6 +7,15 @@
  *    two ways, the best kept: a 4 MiB read stream (how issue 8 measured it) and positional reads
  *    into two reused buffers, the next read overlapping the hash of the current one;
  *  - `cp src dst && sync`: the least it takes to put every byte on disk;
+ *  - `dd bs=8M && sync`: a plain user-space copy (read into a buffer, write from it), no hash. cp
+ *    copies inside the kernel (copy_file_range) and never touches the bytes; a writer that hashes
+ *    what it writes must bring them into user space and write them back out, as dd does. On this
+ *    kind of VM that path's speed depends on what ran just before: dd takes 0.6 s right after
+ *    another user-space copy but ~2 s after a few idle seconds or right after cp, and the put's
+ *    copy likewise 0.7 s or ~2 s (cp itself stays at ~0.55 s either way). The rotation below keeps
+ *    the sides' cyclic order, so each side always follows the same one: the put follows dd (a
+ *    user-space copy of the same size, as a put follows a put in a steady stream of writes), and
+ *    dd follows the both-at-once side (its cp), so dd's figure is that slow case;
  *  - both at once (read + sha256 and `cp && sync` started together, timed until both end): what the
  *    two jobs cost when they share this machine's cores, caches and memory bandwidth, as a put must
  *    do both. Not the issue's floor, which takes the slower job alone; shown beside it so the note can
@@ -149,6 +158,11 @@ export interface LargeFigures {
   readHashPooled: Timing;
   /** `cp src dst && sync`. */
   cpSync: Timing;
+  /** `dd if=src of=dst bs=8M && sync` (see the header). */
+  ddSync: Timing;
+  /** Best workflow ÷ best dd, and within each round, best (median). */
+  ratioToDd: number;
+  roundRatioToDd: Timing;
   /** read + sha256 and cp + sync started together, until both ended (see the header). */
   bothAtOnce: Timing;
   /** Best workflow ÷ best both-at-once, and within each round, best (median). */
@@ -234,7 +248,8 @@ export async function benchLarge(stack: BenchStack): Promise<LargeFigures> {
   // Fairness: the source was just written, so every side reads it from the page cache (it fits in
   // RAM), and both writers must put every destination byte on disk (cp ends with sync; the
   // executor fsyncs). Dirty pages of earlier steps are flushed (untimed) before each timed step.
-  // The order of the sides rotates every round, so none is favoured by going first.
+  // The order of the sides rotates every round, so none is favoured by going first (each keeps its
+  // predecessor: see the header on dd).
   const cpSync = async () => {
     await syncDisk();
     const t0 = now();
@@ -252,7 +267,16 @@ export async function benchLarge(stack: BenchStack): Promise<LargeFigures> {
     await fs.rm(dstBoth, { force: true });
     return seconds;
   };
-  const samples = { workflow: [] as number[], cpSync: [] as number[], stream: [] as number[], pooled: [] as number[], both: [] as number[] };
+  const dstDd = path.join(baselineDir, 'large-dst-dd.bin');
+  const ddSync = async () => {
+    await syncDisk();
+    const t0 = now();
+    await run('sh', ['-c', 'dd if="$1" of="$2" bs=8M status=none && sync', '_', src, dstDd]);
+    const seconds = (now() - t0) / 1000;
+    await fs.rm(dstDd, { force: true });
+    return seconds;
+  };
+  const samples = { workflow: [] as number[], cpSync: [] as number[], stream: [] as number[], pooled: [] as number[], both: [] as number[], dd: [] as number[] };
   const wfIds: string[] = [];
   let rss: RssFigures | null = null;
   const sides: Record<string, () => Promise<void>> = {
@@ -272,6 +296,9 @@ export async function benchLarge(stack: BenchStack): Promise<LargeFigures> {
     both: async () => {
       samples.both.push(await bothAtOnce());
     },
+    dd: async () => {
+      samples.dd.push(await ddSync());
+    },
   };
   const names = Object.keys(sides);
   for (let r = 0; r < LARGE_ROUNDS; r++) {
@@ -279,7 +306,7 @@ export async function benchLarge(stack: BenchStack): Promise<LargeFigures> {
     for (const side of order) await sides[side]();
     log(
       `large: round ${r + 1}: workflow ${samples.workflow.at(-1)!.toFixed(2)} s, cp+sync ${samples.cpSync.at(-1)!.toFixed(2)} s, ` +
-        `read+sha256 ${samples.stream.at(-1)!.toFixed(2)} / ${samples.pooled.at(-1)!.toFixed(2)} s (stream / pooled), both at once ${samples.both.at(-1)!.toFixed(2)} s`,
+        `read+sha256 ${samples.stream.at(-1)!.toFixed(2)} / ${samples.pooled.at(-1)!.toFixed(2)} s (stream / pooled), both at once ${samples.both.at(-1)!.toFixed(2)} s, dd ${samples.dd.at(-1)!.toFixed(2)} s`,
     );
   }
   await fs.rm(src, { force: true });
@@ -299,6 +326,9 @@ export async function benchLarge(stack: BenchStack): Promise<LargeFigures> {
     readHashStream: timing(samples.stream),
     readHashPooled: timing(samples.pooled),
     cpSync: cp,
+    ddSync: timing(samples.dd),
+    ratioToDd: round(best / Math.min(...samples.dd)),
+    roundRatioToDd: timing(samples.workflow.map((w, i) => w / samples.dd[i])),
     bothAtOnce: timing(samples.both),
     ratioToBoth: round(best / Math.min(...samples.both)),
     roundRatioToBoth: timing(samples.workflow.map((w, i) => w / samples.both[i])),
