@@ -27,13 +27,14 @@ const ConfigSchema = z.object({
   temporalAddress: z.string().min(3).default('127.0.0.1:7233'),
   /**
    * Temporal's HTTP API (the frontend's `/api/v1` routes), through which the CLI starts mutations and
-   * waits for them without loading the gRPC SDK: an http:// URL, or `off`. Unset: http://127.0.0.1:7243
-   * (the port `filestore dev` gives its dev server) when TEMPORAL_ADDRESS is unset too, else off.
-   * Anything the HTTP API does not answer falls back to gRPC (see src/client/temporal-http.ts).
+   * waits for them without loading the gRPC SDK: an http:// URL (scheme, host and port), or `off`.
+   * Unset: the HTTP API of the dev server `filestore dev` started at TEMPORAL_ADDRESS, as it recorded
+   * it in its state dir while it runs (see temporalHttpUrlOf), else off. Anything the HTTP API does
+   * not answer plainly falls back to gRPC (see src/client/temporal-http.ts).
    */
   temporalHttpUrl: z
     .string()
-    .refine((v) => v === 'off' || /^http:\/\/[^/]+\/?$/.test(v), 'an http:// URL (scheme, host and port only) or off')
+    .refine((v) => v === 'off' || isPlainHttpOrigin(v), 'an http:// URL of scheme, host and port only (no user, path, query or fragment), or off')
     .optional(),
   /** @defaultValue default */
   temporalNamespace: z.string().min(1).default('default'),
@@ -261,18 +262,68 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   return Object.freeze(parsed.data);
 }
 
-/** The default TEMPORAL_ADDRESS and the HTTP API port of the dev server `filestore dev` starts there. */
-const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
-export const DEV_TEMPORAL_HTTP_PORT = 7243;
+/** `http://host:port` and nothing else: what FILESTORE_TEMPORAL_HTTP_URL may be. */
+function isPlainHttpOrigin(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (
+    url.protocol === 'http:' &&
+    url.hostname !== '' &&
+    url.username === '' &&
+    url.password === '' &&
+    url.pathname === '/' &&
+    url.search === '' &&
+    url.hash === '' &&
+    // Only what `new URL` keeps as given: no backslashes, spaces or other characters it rewrites.
+    /^http:\/\/[A-Za-z0-9.\-[\]:]+\/?$/.test(value)
+  );
+}
+
+/** Where `filestore dev` records the HTTP API of the Temporal dev server it started (see {@link temporalHttpUrlOf}). */
+export function devTemporalHttpFile(config: Pick<Config, 'stateDir'>): string {
+  return path.join(config.stateDir, 'temporal-http.json');
+}
+
+/** What {@link devTemporalHttpFile} holds. */
+export interface DevTemporalHttp {
+  url: string;
+  /** The dev server's process: the record is void once it is gone. */
+  pid: number;
+  /** The gRPC address that server answers at: the record serves only a CLI configured for it. */
+  temporalAddress: string;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Where the CLI reaches Temporal's HTTP API, or null for gRPC only: FILESTORE_TEMPORAL_HTTP_URL as
- * set (`off` → null); unset, the dev server's when TEMPORAL_ADDRESS is the default — never a guess
- * next to a server someone configured, which could be another server than TEMPORAL_ADDRESS's.
+ * set (`off` → null); unset, the HTTP API of the dev server `filestore dev` started, as recorded in
+ * its state dir — only while that server's process lives and only for the TEMPORAL_ADDRESS it
+ * serves. Never a guessed port: something else listening there (another Temporal, or any local
+ * user's process) would be handed the requests.
  */
-export function temporalHttpUrlOf(config: Pick<Config, 'temporalHttpUrl' | 'temporalAddress'>): string | null {
+export function temporalHttpUrlOf(config: Pick<Config, 'temporalHttpUrl' | 'temporalAddress' | 'stateDir'>): string | null {
   if (config.temporalHttpUrl !== undefined) return config.temporalHttpUrl === 'off' ? null : config.temporalHttpUrl;
-  return config.temporalAddress === DEFAULT_TEMPORAL_ADDRESS ? `http://127.0.0.1:${DEV_TEMPORAL_HTTP_PORT}` : null;
+  let record: Partial<DevTemporalHttp>;
+  try {
+    record = JSON.parse(fs.readFileSync(devTemporalHttpFile(config), 'utf8')) as Partial<DevTemporalHttp>;
+  } catch {
+    return null;
+  }
+  if (typeof record.url !== 'string' || !isPlainHttpOrigin(record.url)) return null;
+  if (record.temporalAddress !== config.temporalAddress || typeof record.pid !== 'number' || !processAlive(record.pid)) return null;
+  return record.url;
 }
 
 /** Task queue of a host-bound local mount. */

@@ -18,7 +18,7 @@ import { startWorker } from '../worker';
 import { devS3Client, ensureBucket, ensureDevS3, exportDevS3Environment, type DevS3 } from './dev-s3';
 import { ensurePostgres } from './private-postgres';
 import { ensureRedis } from './private-redis';
-import { findTemporalCli, startTemporalDevServer, devServerHttpPort, temporalAnswers, type DevServer } from './temporal-dev-server';
+import { devServerHttpPort, findTemporalCli, recordDevTemporalHttp, startTemporalDevServer, temporalAnswers, type DevServer } from './temporal-dev-server';
 
 export async function runDevStack(config: Config, log: Logger, out: (line: string) => void = console.log): Promise<void> {
   const stops: Array<() => Promise<void> | void> = [];
@@ -51,9 +51,14 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
         uiPort: config.temporalUiPort,
         dbFile: path.join(config.stateDir, 'temporal.db'),
         logFile: path.join(config.stateDir, 'temporal.log'),
-        httpPort: devServerHttpPort(config),
+        httpPort: await devServerHttpPort(config),
       });
       stops.push(() => temporal!.stop());
+      // The CLI finds this server's HTTP API here while it runs (temporalHttpUrlOf).
+      const host = config.temporalAddress.split(':')[0];
+      if (temporal.httpPort !== undefined && temporal.process.pid !== undefined) {
+        stops.push(recordDevTemporalHttp(config, { url: `http://${host}:${temporal.httpPort}`, pid: temporal.process.pid, temporalAddress: config.temporalAddress }));
+      }
       uiUrl = temporal.uiUrl;
       out(`temporal   dev server at ${config.temporalAddress} (${cli})`);
     } else {

@@ -1,9 +1,10 @@
 /** Finding and running the Temporal CLI dev server (with the Web UI) for `filestore dev`. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { PROJECT_DIR, temporalHttpUrlOf, type Config } from '../config';
+import { devTemporalHttpFile, PROJECT_DIR, type Config, type DevTemporalHttp } from '../config';
 import { devServerSearchAttributeArgs } from '../temporal';
 import { stopChild } from './child-process';
 
@@ -39,16 +40,42 @@ export async function temporalAnswers(address: string): Promise<boolean> {
 export interface DevServer {
   address: string;
   uiUrl: string;
+  /** Port of its HTTP API (the one asked for, else undefined: a random one). */
+  httpPort: number | undefined;
   process: ChildProcess;
   stop(): Promise<void>;
 }
 
-/** The port to give the dev server's HTTP API: FILESTORE_TEMPORAL_HTTP_URL's (or its default's) when it names the server's own host. */
-export function devServerHttpPort(config: Pick<Config, 'temporalHttpUrl' | 'temporalAddress'>): number | undefined {
-  const url = temporalHttpUrlOf(config);
-  if (!url) return undefined;
-  const { hostname, port } = new URL(url);
-  return hostname === config.temporalAddress.split(':')[0] && port !== '' ? Number(port) : undefined;
+/**
+ * The port for the dev server's HTTP API: FILESTORE_TEMPORAL_HTTP_URL's when it names the server's
+ * own host, else one the kernel picks as free now (never a fixed port someone else may hold).
+ */
+export async function devServerHttpPort(config: Pick<Config, 'temporalHttpUrl' | 'temporalAddress'>): Promise<number> {
+  const host = config.temporalAddress.split(':')[0];
+  if (config.temporalHttpUrl !== undefined && config.temporalHttpUrl !== 'off') {
+    const url = new URL(config.temporalHttpUrl);
+    if (url.hostname === host && url.port !== '') return Number(url.port);
+  }
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Records the dev server's HTTP API for the CLI (temporalHttpUrlOf) while it runs; the returned
+ * function removes the record again (on stop).
+ */
+export function recordDevTemporalHttp(config: Pick<Config, 'stateDir'>, record: DevTemporalHttp): () => void {
+  const file = devTemporalHttpFile(config);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(record));
+  fs.renameSync(`${file}.tmp`, file);
+  return () => fs.rmSync(file, { force: true });
 }
 
 /**
@@ -65,7 +92,7 @@ export async function startTemporalDevServer(opts: { cliPath: string; address: s
       'server', 'start-dev',
       '--ip', host, '--port', portText,
       '--ui-port', String(opts.uiPort),
-      // The HTTP API the CLI starts mutations through (FILESTORE_TEMPORAL_HTTP_URL); else a random port.
+      // The HTTP API the CLI starts mutations through (see recordDevTemporalHttp); else a random port.
       ...(opts.httpPort !== undefined ? ['--http-port', String(opts.httpPort)] : []),
       '--db-filename', opts.dbFile,
       '--log-level', 'warn',
@@ -88,6 +115,7 @@ export async function startTemporalDevServer(opts: { cliPath: string; address: s
   return {
     address: opts.address,
     uiUrl: `http://${host}:${opts.uiPort}`,
+    httpPort: opts.httpPort,
     process: child,
     stop: () => stopChild(child),
   };

@@ -4,10 +4,14 @@
  * workflow, the Web UI and the fingerprint check would read it differently. And where the CLI looks
  * for the HTTP API (temporalHttpUrlOf).
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { decodeJsonPayload, jsonPayload, startBody } from '../../src/client/temporal-http';
-import { loadConfig, temporalHttpUrlOf } from '../../src/config';
+import { devTemporalHttpFile, loadConfig, temporalHttpUrlOf } from '../../src/config';
 import { SEARCH_ATTRIBUTES } from '../../src/search-attributes';
 
 /** A proto Payload as protobuf JSON writes it: bytes as base64. */
@@ -69,12 +73,43 @@ test('startBody: the start the gRPC client makes (policies, queue, memo, search 
 });
 
 describe('temporalHttpUrlOf', () => {
-  const of = (env: Record<string, string>) => temporalHttpUrlOf(loadConfig(env));
-  test('nothing set: the dev server\'s HTTP API beside the default address', () => expect(of({})).toBe('http://127.0.0.1:7243'));
-  test('TEMPORAL_ADDRESS set elsewhere: never guessed', () => expect(of({ TEMPORAL_ADDRESS: 'temporal.internal:7233' })).toBeNull());
-  test('set explicitly: used as set', () => expect(of({ TEMPORAL_ADDRESS: 'temporal.internal:7233', FILESTORE_TEMPORAL_HTTP_URL: 'http://temporal.internal:7243' })).toBe('http://temporal.internal:7243'));
-  test('off: gRPC only', () => expect(of({ FILESTORE_TEMPORAL_HTTP_URL: 'off' })).toBeNull());
-  test('anything else is a configuration error', () => {
-    for (const bad of ['https://x:7243', 'ftp://x', 'http://x:7243/api', 'localhost:7243']) expect(() => of({ FILESTORE_TEMPORAL_HTTP_URL: bad })).toThrow(/FILESTORE_TEMPORAL_HTTP_URL/);
+  let stateDir: string;
+  beforeEach(() => {
+    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'filestore-http-url-'));
+  });
+  afterEach(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const of = (env: Record<string, string>) => temporalHttpUrlOf(loadConfig({ FILESTORE_STATE_DIR: stateDir, ...env }));
+  const record = (r: Record<string, unknown>) => fs.writeFileSync(devTemporalHttpFile({ stateDir }), JSON.stringify(r));
+
+  test('nothing set and no dev server recorded: gRPC only (no port is guessed)', () => expect(of({})).toBeNull());
+  test('the dev server filestore dev started, while its process lives, for the address it serves', () => {
+    record({ url: 'http://127.0.0.1:40123', pid: process.pid, temporalAddress: '127.0.0.1:7233' });
+    expect(of({})).toBe('http://127.0.0.1:40123');
+    // Another server configured: the record is not about it.
+    expect(of({ TEMPORAL_ADDRESS: 'temporal.internal:7233' })).toBeNull();
+  });
+  test('a record whose dev server is gone is void', () => {
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    record({ url: 'http://127.0.0.1:40123', pid: gone, temporalAddress: '127.0.0.1:7233' });
+    expect(of({})).toBeNull();
+  });
+  test('a malformed record is ignored', () => {
+    for (const bad of [{ url: 'http://evil/path', pid: process.pid, temporalAddress: '127.0.0.1:7233' }, { url: 'http://127.0.0.1:1', temporalAddress: '127.0.0.1:7233' }]) {
+      record(bad);
+      expect(of({})).toBeNull();
+    }
+    fs.writeFileSync(devTemporalHttpFile({ stateDir }), 'not json');
+    expect(of({})).toBeNull();
+  });
+  test('set explicitly: used as set, whatever is recorded', () => {
+    record({ url: 'http://127.0.0.1:40123', pid: process.pid, temporalAddress: '127.0.0.1:7233' });
+    expect(of({ FILESTORE_TEMPORAL_HTTP_URL: 'http://temporal.internal:7243' })).toBe('http://temporal.internal:7243');
+    expect(of({ FILESTORE_TEMPORAL_HTTP_URL: 'off' })).toBeNull();
+  });
+  test('anything but http://host:port is a configuration error', () => {
+    for (const bad of ['https://x:7243', 'ftp://x', 'http://x:7243/api', 'localhost:7243', 'http://h:99999', 'http://:7243', 'http://h :1', 'http://u:p@h:1', 'http://h:1/?q', 'http://h:1/#f', 'http:\\\\h:1']) {
+      expect(() => of({ FILESTORE_TEMPORAL_HTTP_URL: bad })).toThrow(/FILESTORE_TEMPORAL_HTTP_URL/);
+    }
+    expect(of({ FILESTORE_TEMPORAL_HTTP_URL: 'http://[::1]:7243' })).toBe('http://[::1]:7243');
   });
 });
