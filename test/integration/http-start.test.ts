@@ -70,6 +70,7 @@ test('a put started over HTTP is the same run the SDK starts, and its result com
   const viaHttp = await starter.put('docs', 'same/a.txt', { content: 'alpha' }, { idempotencyKey: 'http-shape-1' });
   expect(transport.lastStartOverHttp).toBe(true);
   const result = await viaHttp.result();
+  expect(transport.lastResultOverHttp).toBe(true);
   expect(result).toMatchObject({ status: 'COMMITTED', op: 'write', mountId: 'docs', path: 'same/a.txt', bytesWritten: 5, workflowId: viaHttp.workflowId });
   expect(await fs.readFile(path.join(root, 'same/a.txt'), 'utf8')).toBe('alpha');
 
