@@ -29,3 +29,34 @@ export function table(rows: string[][]): string {
   const line = (r: string[]) => r.map((cell, c) => (c === 0 ? (cell ?? '').padEnd(widths[c]) : (cell ?? '').padStart(widths[c]))).join('  ').trimEnd();
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
+
+/** What {@link pool} measured: the wall time, each job's latency, and what each job returned (in finishing order). */
+export interface PoolRun<T> {
+  wallMs: number;
+  latenciesMs: number[];
+  results: T[];
+}
+
+/** Runs `count` jobs, `concurrency` of them in flight at once, timing each. */
+export async function pool<T>(count: number, concurrency: number, job: (i: number) => Promise<T>): Promise<PoolRun<T>> {
+  const latenciesMs: number[] = [];
+  const results: T[] = [];
+  let next = 0;
+  const t0 = now();
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      const s = now();
+      results.push(await job(i));
+      latenciesMs.push(now() - s);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return { wallMs: now() - t0, latenciesMs, results };
+}
+
+/** The report goes to BENCH_REPORT_FILE when set (scripts/bench.sh), else to stdout. */
+export async function emitReport(out: string): Promise<void> {
+  if (process.env.BENCH_REPORT_FILE) await (await import('node:fs/promises')).writeFile(process.env.BENCH_REPORT_FILE, out);
+  else process.stdout.write(out);
+}

@@ -49,6 +49,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
+import { emitReport } from './bench-util';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -194,8 +195,7 @@ async function main(): Promise<void> {
     log('cleaning up');
     await teardown();
   }
-  if (process.env.BENCH_REPORT_FILE) await fsp.writeFile(process.env.BENCH_REPORT_FILE, out);
-  else process.stdout.write(out);
+  await emitReport(out);
 }
 
 main().then(

@@ -15,8 +15,8 @@ import path from 'node:path';
 import type { BareInput } from './bare-workflows';
 import { log, type BenchStack } from './bench-stack';
 import { breakdown, type Breakdown } from './local-bench-breakdown';
-import { intEnv, now, round } from './local-bench-util';
-import { percentile } from './bench-util';
+import { intEnv, round } from './local-bench-util';
+import { percentile, pool, type PoolRun } from './bench-util';
 
 export const SMALL_COUNT = intEnv('BENCH_SMALL_COUNT', 1000);
 export const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 32);
@@ -25,30 +25,7 @@ const WARMUP = 50;
 /** Issue 8: at least the bare baseline's throughput, and a p50 no higher than its p50. */
 const SMALL_TARGET = 1.0;
 
-interface Run {
-  wallMs: number;
-  latenciesMs: number[];
-  workflowIds: string[];
-}
-
-/** Runs `count` jobs with `concurrency` in flight; each job returns its workflow id. */
-async function pool(count: number, concurrency: number, job: (i: number) => Promise<string>): Promise<Run> {
-  const latenciesMs: number[] = [];
-  const workflowIds: string[] = [];
-  let next = 0;
-  const t0 = now();
-  const lane = async () => {
-    while (next < count) {
-      const i = next++;
-      const s = now();
-      workflowIds.push(await job(i));
-      latenciesMs.push(now() - s);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-  return { wallMs: now() - t0, latenciesMs, workflowIds };
-}
-
+type Run = PoolRun<string>;
 
 function combine(runs: Run[]) {
   const latencies = runs.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
@@ -59,7 +36,7 @@ function combine(runs: Run[]) {
     p99Ms: percentile(latencies, 99),
     meanMs: latencies.reduce((s, v) => s + v, 0) / latencies.length,
     wallSeconds: wallMs / 1000,
-    workflowIds: runs.flatMap((r) => r.workflowIds),
+    workflowIds: runs.flatMap((r) => r.results),
   };
 }
 

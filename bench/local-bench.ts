@@ -28,7 +28,7 @@
  * With BENCH_REPORT_FILE set (scripts/bench.sh does) the report goes to that file instead, so the
  * dev server's banner, which it prints on the stdout it inherits, stays out of it.
  */
-import fs from 'node:fs/promises';
+import { emitReport } from './bench-util';
 import { createBenchStack, log } from './bench-stack';
 import { benchCli } from './local-bench-cli';
 import { benchLarge, LARGE_BYTES } from './local-bench-large';
@@ -59,8 +59,7 @@ async function main(): Promise<void> {
     log('cleaning up');
     await stack.teardown();
   }
-  if (process.env.BENCH_REPORT_FILE) await fs.writeFile(process.env.BENCH_REPORT_FILE, out);
-  else process.stdout.write(out);
+  await emitReport(out);
 }
 
 main().catch((err: Error) => {

@@ -6,7 +6,7 @@
  * same average fill and neither always runs first.
  */
 import { randomBytes } from 'node:crypto';
-import { intEnv, log, now, percentile } from './bench-util';
+import { intEnv, log, percentile, pool, type PoolRun } from './bench-util';
 import { round } from './s3-bench-large';
 import type { S3BenchStack } from './s3-bench-stack';
 
@@ -15,27 +15,7 @@ export const CONCURRENCY = intEnv('BENCH_S3_CONCURRENCY', 32);
 export const SMALL_BYTES = 4096;
 const WARMUP = 50;
 
-interface Run {
-  wallMs: number;
-  latenciesMs: number[];
-}
-
-/** Runs `count` jobs with `concurrency` in flight. */
-async function pool(count: number, concurrency: number, job: (i: number) => Promise<void>): Promise<Run> {
-  const latenciesMs: number[] = [];
-  let next = 0;
-  const t0 = now();
-  const lane = async () => {
-    while (next < count) {
-      const i = next++;
-      const s = now();
-      await job(i);
-      latenciesMs.push(now() - s);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-  return { wallMs: now() - t0, latenciesMs };
-}
+type Run = PoolRun<void>;
 
 export interface SmallSide {
   mutationsPerSecond: number;

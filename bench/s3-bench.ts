@@ -32,7 +32,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { log, MiB, now } from './bench-util';
+import { emitReport, log, MiB, now } from './bench-util';
 import { benchLarge, round, S3_BYTES, S3_ROUNDS } from './s3-bench-large';
 import { startCountingProxy } from './s3-bench-proxy';
 import { findRclone } from './s3-bench-tools';
@@ -95,8 +95,7 @@ async function main(): Promise<void> {
     log('cleaning up');
     await stack.teardown();
   }
-  if (process.env.BENCH_REPORT_FILE) await fs.writeFile(process.env.BENCH_REPORT_FILE, out);
-  else process.stdout.write(out);
+  await emitReport(out);
 }
 
 main().catch((err: Error) => {
