@@ -11,16 +11,8 @@ import {
   parentPath,
   pathsOverlap,
 } from '../../src/paths';
+import { codeOf } from '../helpers/error-code';
 
-/** The `code` a call throws, or undefined when it does not throw. */
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('normalizeMountPath', () => {
   it.each([

@@ -14,16 +14,8 @@ import {
   txIdOfStagingKey,
 } from '../../src/executors/s3/s3-keys';
 import { MOUNT_MARKER } from '../../src/paths';
+import { codeOf } from '../helpers/error-code';
 
-/** The `code` a call throws, or undefined when it does not throw. */
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 const TX = '3f2b8c1e-9a4d-4e57-8b6f-0c1d2e3f4a5b';
 
