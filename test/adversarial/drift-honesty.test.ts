@@ -18,7 +18,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Job } from 'bullmq';
 import { and, eq } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { driftEvents, journal, nodes } from '../../db/schema';
 import { createActivities } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
@@ -32,6 +31,7 @@ import { startWatcherService, type RunningWatcher } from '../../src/watcher/watc
 import { createTestStack, type TestStack } from '../helpers/stack';
 import { WATCH_BACKENDS } from '../helpers/watch-backend';
 import { waitFor } from '../helpers/wait';
+import { dropQueueKeys } from '../helpers/redis';
 
 const run = promisify(execFile);
 const MOUNT = 'honest';
@@ -129,12 +129,7 @@ afterEach(async () => {
   if (root) execFileSync('rm', ['-rf', path.join(root, 'deep')]);
 });
 afterAll(async () => {
-  if (config) {
-    const redis = new Redis(config.redisUrl);
-    const keys = await redis.keys(`bull:${config.driftQueue}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  }
+  if (config) await dropQueueKeys(config.redisUrl, config.driftQueue);
   await stack?.teardown();
 });
 

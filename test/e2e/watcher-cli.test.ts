@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { ENV_NAMES } from '../../src/config';
 import { FILESTORE_BIN, runCli, stackEnv } from '../helpers/cli';
 import { createTestStack, type TestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { dropQueueKeys } from '../helpers/redis';
 
 const BIN = FILESTORE_BIN;
 const cli = (...args: string[]) => runCli(env, ...args);
@@ -38,10 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   watcher?.kill('SIGTERM');
   if (watcher && watcher.exitCode === null) await new Promise((r) => watcher.once('exit', r));
-  const redis = new Redis(stack.config.redisUrl);
-  const keys = await redis.keys(`bull:${queue}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await dropQueueKeys(stack.config.redisUrl, queue);
   await stack?.teardown();
 });
 

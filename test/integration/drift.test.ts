@@ -15,6 +15,7 @@ import { startWatcherService, type RunningWatcher } from '../../src/watcher/watc
 import { createTestStack, type TestStack } from '../helpers/stack';
 import { WATCH_BACKEND } from '../helpers/watch-backend';
 import { waitFor } from '../helpers/wait';
+import { dropQueueKeys } from '../helpers/redis';
 
 let stack: TestStack;
 let root: string;
@@ -78,12 +79,7 @@ afterEach(async () => {
   watcher = null;
 });
 afterAll(async () => {
-  if (config) {
-    const redis = new Redis(config.redisUrl);
-    const keys = await redis.keys(`bull:${config.driftQueue}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  }
+  if (config) await dropQueueKeys(config.redisUrl, config.driftQueue);
   await stack?.teardown();
 });
 

@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { and, eq } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { createActivities } from '../../activities';
 import { driftEvents, nodes } from '../../db/schema';
 import { addS3Mount } from '../../src/catalog/mounts';
@@ -20,6 +19,7 @@ import { startWatcherService, type RunningWatcher } from '../../src/watcher/watc
 import { createTestBucket, type TestBucket } from '../helpers/s3';
 import { createTestStack, type TestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { dropQueueKeys } from '../helpers/redis';
 
 const MOUNT = 's3-watched';
 const PREFIX = 'estate';
@@ -104,12 +104,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  if (config) {
-    const redis = new Redis(config.redisUrl);
-    const keys = await redis.keys(`bull:${config.driftQueue}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  }
+  if (config) await dropQueueKeys(config.redisUrl, config.driftQueue);
   await bucket?.cleanup();
   await stack?.teardown();
 });

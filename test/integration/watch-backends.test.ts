@@ -9,13 +9,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { driftEvents, nodes } from '../../db/schema';
 import { loadConfig, type Config } from '../../src/config';
 import { driftRescans, watcherEvents } from '../../src/metrics';
 import { startWatcherService, type RunningWatcher } from '../../src/watcher/watcher-service';
 import { createTestStack, type TestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { dropQueueKeys } from '../helpers/redis';
 
 let stack: TestStack;
 let config: Config;
@@ -66,12 +66,7 @@ beforeAll(async () => {
 }, 60_000);
 afterEach(stopWatcher);
 afterAll(async () => {
-  if (config) {
-    const redis = new Redis(config.redisUrl);
-    const keys = await redis.keys(`bull:${config.driftQueue}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  }
+  if (config) await dropQueueKeys(config.redisUrl, config.driftQueue);
   await stack?.teardown();
 });
 
