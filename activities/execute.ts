@@ -14,8 +14,8 @@ import { knownContent } from '../src/catalog/known-content';
 import { getMount } from '../src/catalog/mounts';
 import { claimRealPaths } from '../src/catalog/locks';
 import { offloadOutcome } from '../src/catalog/outcomes';
-import { reportProgress } from './heartbeat-interceptor';
-import type { FencePool, TxFence } from './tx-fence';
+import { progressHeartbeat } from './heartbeat-interceptor';
+import { fenced, type FencePool, type TxFence } from './tx-fence';
 
 export interface ExecuteDeps {
   db: Db;
@@ -28,45 +28,6 @@ export interface ExecuteDeps {
   sourceRoots: readonly string[];
 }
 
-/**
- * Progress reporting into the activity's heartbeat details: bytes done (at most once a second) and
- * the backend's resumable state (an S3 upload's `{ uploadId, partSize, … }`) as soon as it is
- * durable, so the Web UI's pending activity shows where a long upload stands. Liveness does not
- * depend on it: the timer heartbeat interceptor beats while the activity runs, repeating the last
- * details reported here.
- */
-function progressHeartbeat(): { onProgress: (bytes: number) => void; onCheckpoint: (state: Record<string, unknown>) => void } {
-  let last = 0;
-  let bytes = 0;
-  let checkpoint: Record<string, unknown> | undefined;
-  const report = () => reportProgress(Context.current(), checkpoint ? { bytes, checkpoint } : { bytes });
-  return {
-    onProgress: (done) => {
-      bytes = done;
-      const now = Date.now();
-      if (now - last < 1000) return;
-      last = now;
-      report();
-    },
-    onCheckpoint: (state) => {
-      checkpoint = state;
-      report();
-    },
-  };
-}
-
-/**
- * Runs `fn` while holding the transaction's fence: a second attempt of the same transaction waits
- * (TX_BUSY, retried) until this one ends, and `fn` gets the guard it must pass to the executor.
- */
-async function fenced<T>(fences: FencePool, journalId: string, fn: (fence: TxFence) => Promise<T>): Promise<T> {
-  const fence = await fences.acquire(journalId, Context.current().cancellationSignal);
-  try {
-    return await fn(fence);
-  } finally {
-    await fence.release();
-  }
-}
 
 function writeSourceOf(req: Extract<MutationRequest, { op: 'write' }>): WriteSource {
   if (req.source.kind === 'inline') return { kind: 'inline', data: Buffer.from(req.source.base64, 'base64') };

@@ -5,7 +5,7 @@
  * heartbeats every third of the heartbeat timeout for as long as the activity runs, repeating the
  * last progress details it reported (so resumable state is never overwritten with nothing).
  */
-import type { Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, Next } from '@temporalio/worker';
 
 const lastDetails = new WeakMap<Context, unknown>();
@@ -14,6 +14,33 @@ const lastDetails = new WeakMap<Context, unknown>();
 export function reportProgress(ctx: Context, details: unknown): void {
   lastDetails.set(ctx, details);
   ctx.heartbeat(details);
+}
+
+/**
+ * Progress reporting into the activity's heartbeat details: bytes done (at most once a second) and
+ * the backend's resumable state (an S3 upload's `{ uploadId, partSize, … }`) as soon as it is
+ * durable, so the Web UI's pending activity shows where a long upload stands. Liveness does not
+ * depend on it: the timer heartbeat interceptor beats while the activity runs, repeating the last
+ * details reported here.
+ */
+export function progressHeartbeat(): { onProgress: (bytes: number) => void; onCheckpoint: (state: Record<string, unknown>) => void } {
+  let last = 0;
+  let bytes = 0;
+  let checkpoint: Record<string, unknown> | undefined;
+  const report = () => reportProgress(Context.current(), checkpoint ? { bytes, checkpoint } : { bytes });
+  return {
+    onProgress: (done) => {
+      bytes = done;
+      const now = Date.now();
+      if (now - last < 1000) return;
+      last = now;
+      report();
+    },
+    onCheckpoint: (state) => {
+      checkpoint = state;
+      report();
+    },
+  };
 }
 
 class TimerHeartbeat implements ActivityInboundCallsInterceptor {

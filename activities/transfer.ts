@@ -28,8 +28,8 @@ import {
 import type { Executor, MutationOutcome, NodeMeta } from '../src/executors/executor';
 import type { ExecutorRegistry } from '../src/executor-registry';
 import { crossMountTarget, type MutationRequest } from '../src/mutations';
-import { reportProgress } from './heartbeat-interceptor';
-import type { FencePool, TxFence } from './tx-fence';
+import { progressHeartbeat } from './heartbeat-interceptor';
+import { fenced, type FencePool } from './tx-fence';
 
 export interface TransferDeps {
   db: Db;
@@ -71,26 +71,7 @@ function asTransfer(req: MutationRequest): TransferRequest & { targetMountId: st
   return { ...(req as TransferRequest), targetMountId };
 }
 
-/** Runs `fn` holding the transaction's fence (one live attempt; see tx-fence.ts). */
-async function fenced<T>(fences: FencePool, journalId: string, fn: (fence: TxFence) => Promise<T>): Promise<T> {
-  const fence = await fences.acquire(journalId, Context.current().cancellationSignal);
-  try {
-    return await fn(fence);
-  } finally {
-    await fence.release();
-  }
-}
 
-/** Bytes done into the heartbeat details, at most once a second (the timer interceptor keeps beating). */
-function progressHeartbeat(): (bytes: number) => void {
-  let last = 0;
-  return (bytes) => {
-    const now = Date.now();
-    if (now - last < 1000) return;
-    last = now;
-    reportProgress(Context.current(), { bytes });
-  };
-}
 
 export function createTransferActivities(deps: TransferDeps) {
   const { db } = deps;
@@ -238,7 +219,7 @@ export function createTransferActivities(deps: TransferDeps) {
             maxBytes: deps.maxFileBytes,
             guard: fence.check,
             signal,
-            onProgress: progressHeartbeat(),
+            onProgress: progressHeartbeat().onProgress,
             claimedPaths: true,
           },
         );

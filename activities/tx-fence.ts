@@ -15,6 +15,7 @@
  * What stays racy: a process frozen between a passed check and the syscall right after it for
  * longer than the idle timeout. Local disks cannot check a fencing token; docs/security.md says so.
  */
+import { Context } from '@temporalio/activity';
 import { Pool, type PoolClient } from 'pg';
 import { FenceLostError, TransactionBusyError } from '../src/errors';
 
@@ -120,5 +121,18 @@ export class TxFence {
     } catch (err) {
       this.lost ??= err as Error;
     }
+  }
+}
+
+/**
+ * Runs `fn` while holding the transaction's fence: a second attempt of the same transaction waits
+ * (TX_BUSY, retried) until this one ends, and `fn` gets the guard it must pass to the executor.
+ */
+export async function fenced<T>(fences: FencePool, journalId: string, fn: (fence: TxFence) => Promise<T>): Promise<T> {
+  const fence = await fences.acquire(journalId, Context.current().cancellationSignal);
+  try {
+    return await fn(fence);
+  } finally {
+    await fence.release();
   }
 }
