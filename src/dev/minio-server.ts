@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config';
 import { stopChild } from './child-process';
+import { freePort } from './free-port';
 import { TOOLS_BIN } from './temporal-dev-server';
 
 /** Root credentials of a private MinIO; they double as the AWS access key pair S3 clients use. */
@@ -92,17 +92,6 @@ export function loadOrCreateMinioCredentials(file: string): MinioCredentials {
   return creds;
 }
 
-/** A TCP port free on `host` right now (the OS picks it; a later bind can still lose a race, which startMinioServer retries). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface StartMinioOptions {
   binary: string;

@@ -1,12 +1,12 @@
 /** Finding and running the Temporal CLI dev server (with the Web UI) for `filestore dev`. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { devTemporalHttpFile, PROJECT_DIR, type Config, type DevTemporalHttp } from '../config';
 import { devServerSearchAttributeArgs } from '../temporal';
 import { stopChild } from './child-process';
+import { freePort } from './free-port';
 
 /** The project's own tools folder (git-ignored); scripts/bootstrap.sh builds the Temporal CLI into it. */
 export const TOOLS_BIN = path.join(PROJECT_DIR, '.tools', 'bin');
@@ -56,14 +56,7 @@ export async function devServerHttpPort(config: Pick<Config, 'temporalHttpUrl' |
     const url = new URL(config.temporalHttpUrl);
     if (url.hostname === host && url.port !== '') return Number(url.port);
   }
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  return freePort(host);
 }
 
 /**

@@ -2,24 +2,12 @@
  * One Temporal dev server (the real CLI binary, with Filestore's search attributes) and a workflow
  * bundle built once — shared by the integration tests' global setup and the benchmarks.
  */
-import net from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig } from '../../src/config';
+import { freePort } from '../../src/dev/free-port';
 import { findTemporalCli } from '../../src/dev/temporal-dev-server';
 import { SEARCH_ATTRIBUTES } from '../../src/search-attributes';
-
-/** A port free right now on 127.0.0.1 (the kernel's pick). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The dev server, with its HTTP API on a known port: `httpUrl` is what FILESTORE_TEMPORAL_HTTP_URL

@@ -5,9 +5,9 @@
  * under test sees real resets, stalls and cut streams — nothing in it is mocked.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import { toxiproxyBinary } from './s3';
 import { waitFor } from './wait';
+import { freePort } from '../../src/dev/free-port';
 
 /** The toxics of Toxiproxy 2.5 (https://github.com/Shopify/toxiproxy#toxics). */
 export type ToxicType = 'latency' | 'bandwidth' | 'slow_close' | 'timeout' | 'reset_peer' | 'slicer' | 'limit_data';
@@ -48,18 +48,6 @@ export interface ToxiproxyServer {
   stop(): Promise<void>;
 }
 
-/** A port nobody listens on right now (there is a small window before the caller binds it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** `host:port` of an `http://host:port` endpoint. */
 export function hostPortOf(endpoint: string): string {
@@ -154,3 +142,4 @@ export async function startToxiproxy(): Promise<ToxiproxyServer> {
   };
   return server;
 }
+

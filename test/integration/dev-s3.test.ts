@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ListBucketsCommand } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../src/config';
 import { devS3Client, ensureBucket, ensureDevS3, type DevS3 } from '../../src/dev/dev-s3';
-import { freePort } from '../../src/dev/minio-server';
+import { freePort } from '../../src/dev/free-port';
 
 let stateDir: string;
 const started: DevS3[] = [];

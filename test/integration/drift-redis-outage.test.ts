@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { nodes } from '../../db/schema';
@@ -16,21 +15,12 @@ import { startWatcherService, type RunningWatcher } from '../../src/watcher/watc
 import { createTestStack, type TestStack } from '../helpers/stack';
 import { WATCH_BACKEND } from '../helpers/watch-backend';
 import { waitFor } from '../helpers/wait';
+import { freePort } from '../../src/dev/free-port';
 
 let stack: TestStack;
 let redis: PrivateRedis | null = null;
 let watcher: RunningWatcher | null = null;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 
 afterAll(async () => {
