@@ -5,6 +5,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   bigserial,
   check,
   index,
@@ -24,7 +25,7 @@ export const nodeKind = pgEnum('node_kind', ['file', 'directory']);
 export const nodeState = pgEnum('node_state', ['ACTIVE', 'INCONSISTENT', 'DELETED']);
 export const journalStatus = pgEnum('journal_status', ['PENDING', 'COMMITTED', 'ROLLED_BACK', 'FAILED']);
 export const driftKind = pgEnum('drift_kind', ['added', 'modified', 'removed', 'unreadable']);
-export const mutationOp = pgEnum('mutation_op', ['write', 'mkdir', 'move', 'copy', 'delete']);
+export const mutationOp = pgEnum('mutation_op', ['write', 'mkdir', 'move', 'copy', 'delete', 'reconcile']);
 
 /** Options of a mount; unknown keys are kept so later features can add their own. */
 export interface MountOptions {
@@ -243,6 +244,32 @@ export const outcomeNodes = pgTable(
   (t) => [uniqueIndex('outcome_nodes_journal_path_uq').on(t.journalId, t.path)],
 );
 
+/**
+ * Bearer tokens of the HTTP API. Only the sha256 of a token is stored: the token itself is shown
+ * once, at creation. Tokens are 256 random bits, so a fast hash is enough (nothing to brute-force).
+ * Scope: `admin`, or one mount, read-only or read-write.
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    /** Public id (`tok_…`), safe to log and to name in `token revoke`. */
+    id: text('id').primaryKey(),
+    /** Hex sha256 of the whole token. */
+    tokenSha256: text('token_sha256').notNull(),
+    name: text('name'),
+    admin: boolean('admin').notNull().default(false),
+    mountId: text('mount_id').references(() => backendMounts.id),
+    readOnly: boolean('read_only').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('api_tokens_sha256_uq').on(t.tokenSha256),
+    check('api_tokens_scope', sql`${t.admin} OR ${t.mountId} IS NOT NULL`),
+  ],
+);
+
+export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export type DriftEventRow = typeof driftEvents.$inferSelect;
 export type MountRow = typeof backendMounts.$inferSelect;
 export type NewMountRow = typeof backendMounts.$inferInsert;
