@@ -203,7 +203,7 @@ export class IdempotencyKeyReusedError extends FilestoreError {
 /** The catalog marks the node INCONSISTENT (changed behind Filestore's back); pass force to mutate anyway. */
 export class InconsistentNodeError extends FilestoreError {
   constructor(mountId: string, path: string) {
-    super('INCONSISTENT_NODE', `${mountId}:${path} changed outside Filestore and is INCONSISTENT; reconcile it first or pass force`, {
+    super('INCONSISTENT_NODE', `${mountId}:${path} changed outside Filestore and is INCONSISTENT; run \`filestore reconcile ${mountId}:${path}\` (or pass force)`, {
       details: { mountId, path },
     });
   }
@@ -332,8 +332,66 @@ export class InvalidCredentialsError extends FilestoreError {
   }
 }
 
+// --- the HTTP API ---
+/** No bearer token, or one that is unknown or revoked (HTTP 401). */
+export class UnauthorizedError extends FilestoreError {
+  constructor(message = 'a valid bearer token is required (Authorization: Bearer <token>)') {
+    super('UNAUTHORIZED', message);
+  }
+}
+/** The token is valid but its scope does not cover this request (another mount, read-only, not admin) (HTTP 403). */
+export class ForbiddenError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('FORBIDDEN', message, { details });
+  }
+}
+/** A `Range` header that selects nothing in the file (HTTP 416). */
+export class RangeNotSatisfiableError extends FilestoreError {
+  constructor(range: string, size: number) {
+    super('RANGE_NOT_SATISFIABLE', `range ${JSON.stringify(range)} is outside the file's ${size} bytes`, { details: { size } });
+  }
+}
+/** A request body of a content type the route does not take (HTTP 415). */
+export class UnsupportedMediaTypeError extends FilestoreError {
+  constructor(contentType: string, expected: string) {
+    super('UNSUPPORTED_MEDIA_TYPE', `content type ${JSON.stringify(contentType)} is not accepted here; send ${expected}`, { details: { contentType, expected } });
+  }
+}
+/** An upload without Content-Length or chunked transfer encoding: a missing body is refused, not taken as an empty file (HTTP 411). */
+export class LengthRequiredError extends FilestoreError {
+  constructor() {
+    super('LENGTH_REQUIRED', 'an upload needs a Content-Length header or chunked transfer encoding (send Content-Length: 0 for an empty file)');
+  }
+}
+/** The request body ended before its declared length, or the client went away mid-upload (HTTP 400). */
+export class IncompleteBodyError extends FilestoreError {
+  constructor(message: string, details: Details = {}) {
+    super('INCOMPLETE_BODY', message, { details });
+  }
+}
+/** Request headers beyond the server's limit (HTTP 431). */
+export class HeadersTooLargeError extends FilestoreError {
+  constructor() {
+    super('HEADERS_TOO_LARGE', 'request headers are too large');
+  }
+}
+/** No such route (HTTP 404), or no such method on it (HTTP 405). */
+export class RouteNotFoundError extends FilestoreError {
+  constructor(method: string, url: string) {
+    super('ROUTE_NOT_FOUND', `no route ${method} ${url}`, { details: { method } });
+  }
+}
+
 const REGISTRY = {
   FilestoreError,
+  UnauthorizedError,
+  ForbiddenError,
+  RangeNotSatisfiableError,
+  UnsupportedMediaTypeError,
+  RouteNotFoundError,
+  LengthRequiredError,
+  IncompleteBodyError,
+  HeadersTooLargeError,
   ServiceUnavailableError,
   StagingTamperedError,
   TransactionBusyError,
@@ -419,7 +477,84 @@ export const NON_RETRYABLE: string[] = [
   'PreconditionFailedError',
   'BucketNotFoundError',
   'InvalidCredentialsError',
+  'UnauthorizedError',
+  'ForbiddenError',
+  'RangeNotSatisfiableError',
+  'UnsupportedMediaTypeError',
+  'RouteNotFoundError',
+  'LengthRequiredError',
+  'IncompleteBodyError',
+  'HeadersTooLargeError',
 ];
+
+/**
+ * Every stable error code with its HTTP status (the API answers it, with the code, as
+ * `application/problem+json`) and the `filestore` CLI's exit code. One table, so API, CLI and docs
+ * agree; test/unit/error-status.test.ts fails if a registered error class has no row.
+ *
+ * CLI exit codes by class: 1 internal/unknown, 2 usage (commander), 3 invalid input, 4 not found,
+ * 5 conflict or exists, 6 refused (read-only, access, auth), 7 inconsistent or changed behind
+ * Filestore's back, 8 unavailable or busy (retry later), 9 backend failure, 10 too large.
+ */
+export const ERROR_STATUS: Record<string, { http: number; exit: number }> = {
+  INVALID_PATH: { http: 400, exit: 3 },
+  PATH_TRAVERSAL: { http: 400, exit: 3 },
+  ABSOLUTE_PATH: { http: 400, exit: 3 },
+  NUL_BYTE: { http: 400, exit: 3 },
+  SYMLINK_ESCAPE: { http: 400, exit: 3 },
+  RESERVED_PATH: { http: 400, exit: 3 },
+  INVALID_REQUEST: { http: 400, exit: 3 },
+  KEY_TOO_LONG: { http: 400, exit: 3 },
+  SOURCE_NOT_ALLOWED: { http: 400, exit: 3 },
+  UNAUTHORIZED: { http: 401, exit: 6 },
+  FORBIDDEN: { http: 403, exit: 6 },
+  READ_ONLY_MOUNT: { http: 403, exit: 6 },
+  ACCESS_DENIED: { http: 403, exit: 6 },
+  INVALID_CREDENTIALS: { http: 502, exit: 6 },
+  UNKNOWN_MOUNT: { http: 404, exit: 4 },
+  NOT_FOUND: { http: 404, exit: 4 },
+  BUCKET_NOT_FOUND: { http: 502, exit: 4 },
+  ROUTE_NOT_FOUND: { http: 404, exit: 4 },
+  MOUNT_EXISTS: { http: 409, exit: 5 },
+  ALREADY_EXISTS: { http: 409, exit: 5 },
+  NOT_A_DIRECTORY: { http: 409, exit: 5 },
+  IS_A_DIRECTORY: { http: 409, exit: 5 },
+  DIRECTORY_NOT_EMPTY: { http: 409, exit: 5 },
+  NAME_CONFLICT: { http: 409, exit: 5 },
+  CONFLICT: { http: 409, exit: 5 },
+  IDEMPOTENCY_KEY_REUSED: { http: 422, exit: 5 },
+  INCONSISTENT_NODE: { http: 409, exit: 7 },
+  PATH_CHANGED: { http: 409, exit: 7 },
+  SOURCE_CHANGED: { http: 409, exit: 7 },
+  PRECONDITION_FAILED: { http: 412, exit: 7 },
+  STAGING_TAMPERED: { http: 500, exit: 7 },
+  PATH_LOCKED: { http: 423, exit: 8 },
+  TX_BUSY: { http: 503, exit: 8 },
+  FENCE_LOST: { http: 503, exit: 8 },
+  MOUNT_UNAVAILABLE: { http: 503, exit: 8 },
+  MOUNT_NOT_REACHABLE: { http: 422, exit: 8 },
+  SERVICE_UNAVAILABLE: { http: 503, exit: 8 },
+  VERIFICATION_FAILED: { http: 502, exit: 9 },
+  BACKEND_IO: { http: 503, exit: 9 },
+  BACKEND_LIMIT: { http: 507, exit: 9 },
+  BACKEND_FAULT: { http: 500, exit: 9 },
+  CROSS_DEVICE: { http: 422, exit: 9 },
+  COMMIT_FAILED: { http: 500, exit: 9 },
+  UNSUPPORTED: { http: 501, exit: 3 },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: 3 },
+  RANGE_NOT_SATISFIABLE: { http: 416, exit: 3 },
+  LENGTH_REQUIRED: { http: 411, exit: 3 },
+  INCOMPLETE_BODY: { http: 400, exit: 3 },
+  HEADERS_TOO_LARGE: { http: 431, exit: 3 },
+  PAYLOAD_TOO_LARGE: { http: 413, exit: 10 },
+  TREE_TOO_LARGE: { http: 413, exit: 10 },
+  INTERNAL: { http: 500, exit: 1 },
+};
+
+/** HTTP status and CLI exit code of an error code (unknown codes: 500 / 1). */
+export function statusOf(code: string): { http: number; exit: number } {
+  return ERROR_STATUS[code] ?? { http: 500, exit: 1 };
+}
 
 /** Serialisable form of an error, as stored in the journal and carried in failure details. */
 export interface ErrorInfo {
