@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
-import type { Config } from '../src/config';
+import { uploadDirOf, type Config } from '../src/config';
 import type { ExecutorRegistry } from '../src/executor-registry';
 import { createCommitActivities } from './commit';
 import { createCrossMountCommitActivities } from './commit-cross-mount';
@@ -13,6 +13,7 @@ import { createExecuteActivities } from './execute';
 import { createJournalActivities } from './journal';
 import { createNotifyActivities } from './notify';
 import { createResolveActivities } from './resolve';
+import { createReconcileActivities } from './reconcile';
 import { createTransferActivities } from './transfer';
 import { createVerifyActivities } from './verify';
 import type { FencePool } from './tx-fence';
@@ -25,7 +26,7 @@ export interface ActivityDeps {
   /** Dedicated Postgres sessions holding each transaction's fence (one live attempt). */
   fences: FencePool;
   /** `taskQueue`: beginJournal resolves each mount's activity queue from the catalog with it. */
-  config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries' | 'taskQueue' | 'sourceRoots'>;
+  config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries' | 'taskQueue' | 'sourceRoots' | 'uploadDir' | 'stateDir'>;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -34,11 +35,12 @@ export function createActivities(deps: ActivityDeps) {
     ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes, taskQueue: config.taskQueue }),
     ...createCommitActivities({ db }),
     ...createResolveActivities({ db }),
-    ...createExecuteActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: config.sourceRoots }),
+    ...createExecuteActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: [...config.sourceRoots, uploadDirOf(config)] }),
     ...createVerifyActivities({ db, executors }),
     ...createTransferActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes }),
     ...createCrossMountCommitActivities({ db }),
     ...createNotifyActivities({ redis }),
+    ...createReconcileActivities({ db, executors, fences, maxTreeEntries: config.maxTreeEntries }),
   };
 }
 

@@ -86,6 +86,9 @@ export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: 
     case 'mkdir':
     case 'delete':
       break;
+    case 'reconcile':
+      if (req.recursive !== undefined && typeof req.recursive !== 'boolean') throw new InvalidRequestError('reconcile recursive must be a boolean');
+      break;
     default:
       throw new UnsupportedError(`unknown op ${JSON.stringify((req as { op?: unknown }).op)}`);
   }
@@ -126,7 +129,8 @@ export function createJournalActivities(deps: JournalDeps) {
     const mount = await getMount(db, req.mountId);
     const targetMountId = crossMountTarget(req);
     const target = targetMountId === null ? null : await getMount(db, targetMountId);
-    if (mount.options.readOnly && !(target && req.op === 'copy')) throw new ReadOnlyMountError(req.mountId);
+    // A reconcile changes only the catalog (it reads the backend), so a read-only mount allows it.
+    if (mount.options.readOnly && !(target && req.op === 'copy') && req.op !== 'reconcile') throw new ReadOnlyMountError(req.mountId);
     if (target?.options.readOnly) throw new ReadOnlyMountError(target.id);
     const canonical = canonicalRequest(req);
     const taskQueue = queueOf(mount);
@@ -149,7 +153,8 @@ export function createJournalActivities(deps: JournalDeps) {
         path: req.path,
         target: req.op === 'move' || req.op === 'copy' ? { mountId: targetMountId ?? req.mountId, path: req.targetPath } : null,
         request: canonical,
-        refuseInconsistent: !req.force,
+        // Reconcile is how INCONSISTENT is cleared: it is never refused for it.
+        refuseInconsistent: !req.force && req.op !== 'reconcile',
         waitForLock: req.waitForLock,
       });
       if ('existing' in inserted) return answerExisting(inserted.existing, canonical, input, taskQueue, placement);

@@ -42,7 +42,7 @@ async function verifyNode(executor: Executor, op: string, expected: NodeMeta): P
 }
 
 /** `fn` over `items`, at most `limit` at a time, results in input order; the first failure is thrown once the rest settled. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   let failure: { err: unknown } | null = null;

@@ -3,9 +3,13 @@
  * workflow code imports this file, so it must stay deterministic and free of Node APIs.
  * File bytes never appear here except small inline content (≤ 256 KiB, base64).
  */
-import type { MutationOp, NodeKind } from './executors/executor';
+import type { MutationOp as BackendMutationOp, NodeKind } from './executors/executor';
 
-export type { MutationOp } from './executors/executor';
+/**
+ * Every journaled mutation: the backend ops an executor carries out, and `reconcile`, which
+ * changes only the catalog (it accepts what the backend shows now).
+ */
+export type MutationOp = BackendMutationOp | 'reconcile';
 
 export type WriteSourceRef =
   /** A file readable on the host of the mount's worker. */
@@ -77,7 +81,20 @@ export interface DeleteRequest extends RequestBase {
   recursive?: boolean;
 }
 
-export type MutationRequest = WriteRequest | MkdirRequest | MoveRequest | CopyRequest | DeleteRequest;
+/**
+ * Accepts what is on the backend now as the catalog's truth for `path` (a file or a directory's
+ * own row) or, with `recursive`, its whole subtree: metadata and content hashes re-captured, new
+ * node versions for what changed, DELETED for what is gone, drift events resolved, INCONSISTENT
+ * cleared. Never changes the backend: allowed on read-only mounts, and never refused because a
+ * node is INCONSISTENT (it is how that state is cleared).
+ */
+export interface ReconcileRequest extends RequestBase {
+  op: 'reconcile';
+  /** Reconcile everything below a directory too. @defaultValue false */
+  recursive?: boolean;
+}
+
+export type MutationRequest = WriteRequest | MkdirRequest | MoveRequest | CopyRequest | DeleteRequest | ReconcileRequest;
 
 /** The node a mutation left behind (null for delete). */
 export interface NodeSummary {

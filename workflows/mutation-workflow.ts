@@ -25,6 +25,7 @@ import { CancellationScope, CancelledFailure, log, proxyActivities, workflowInfo
 import type { MutationOutcome } from '../src/executors/executor';
 import { describeMutation, type MutationRequest, type MutationResult } from '../src/mutations';
 import { crossMountMutation } from './cross-mount-workflow';
+import { reconcileMutation } from './reconcile-workflow';
 import {
   ACTIVITY_PRESETS,
   compensateAndEnd,
@@ -87,6 +88,8 @@ export async function mutationWorkflow(req: MutationRequest): Promise<MutationRe
     failWith(begun.error);
   }
   const journalId = begun.journalId;
+  // Catalog only: capture what the backend shows, commit it; nothing runs on the backend to undo.
+  if (req.op === 'reconcile') return reconcileMutation(req, journalId, begun.taskQueue, local);
   // Across mounts: the transfer's own steps and placement (cross-mount-workflow.ts).
   if (begun.placement) return crossMountMutation(req, journalId, begun.placement, local);
   // Routing comes from the catalog (beginJournal resolved the mount's queue), never from the request.

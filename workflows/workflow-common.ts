@@ -127,8 +127,8 @@ export function useLocalCatalogSteps(): boolean {
   return patched(LOCAL_CATALOG_STEPS_PATCH);
 }
 
-type CatalogStep = 'beginJournal' | 'commitMutation' | 'commitTransfer' | 'publishChange';
-const PRESET_OF = { beginJournal: 'journal', commitMutation: 'commit', commitTransfer: 'commit', publishChange: 'notify' } as const;
+type CatalogStep = 'beginJournal' | 'commitMutation' | 'commitTransfer' | 'commitReconcile' | 'publishChange';
+const PRESET_OF = { beginJournal: 'journal', commitMutation: 'commit', commitTransfer: 'commit', commitReconcile: 'commit', publishChange: 'notify' } as const;
 
 /**
  * A local activity that stopped because its local attempts ran out, not because it failed for

@@ -196,9 +196,24 @@ export class MutationStarter {
     return this.start(mountId, opts, (base) => ({ ...base, op: 'delete', path: normalizeMountPath(target), recursive: opts.recursive }));
   }
 
+  /** See FilestoreClient.reconcile. */
+  async reconcile(mountId: string, target: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
+    return this.start(mountId, opts, (base) => ({ ...base, op: 'reconcile', path: normalizeMountPath(target), recursive: opts.recursive }));
+  }
+
   /** Handle of a mutation started earlier (by workflow id). */
   handleOf(workflowId: string): MutationHandle {
     return this.transport.handleOf(workflowId);
+  }
+
+  /**
+   * What a write of `filePath` on `mountId` would be refused for before it starts — a bad path,
+   * an unknown or a read-only mount — checked before a caller spends an upload on it.
+   */
+  async precheck(mountId: string, filePath: string): Promise<void> {
+    normalizeMountPath(filePath);
+    const mount = await getMount(this.db, mountId);
+    if (mount.options.readOnly) throw new ReadOnlyMountError(mountId);
   }
 
   private async start(
@@ -216,7 +231,8 @@ export class MutationStarter {
     // A cross-mount copy only reads its source; everything else writes the source's mount, and a
     // copy or move writes its target's.
     const targetMountId = crossMountTarget(req);
-    if (mount.options.readOnly && !(targetMountId !== null && req.op === 'copy')) throw new ReadOnlyMountError(mountId);
+    // A reconcile only reads the backend (it changes the catalog): allowed on a read-only mount.
+    if (mount.options.readOnly && !(targetMountId !== null && req.op === 'copy') && req.op !== 'reconcile') throw new ReadOnlyMountError(mountId);
     if (targetMountId !== null) {
       const target = await getMount(this.db, targetMountId);
       if (target.options.readOnly) throw new ReadOnlyMountError(targetMountId);
