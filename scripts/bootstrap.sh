@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything Filestore needs, from the registries only (no binary downloads):
 #   npm packages (the locked versions, when the lock file is newer than node_modules),
-#   the Temporal CLI, MinIO (the S3 server of `filestore dev` and the tests) and Toxiproxy (the tests'
-#   connection faults) — each built once with go install into the git-ignored .tools/bin unless one
-#   is already available — and the compiled dist/ that bin/filestore.js runs.
+#   the Temporal CLI, MinIO (the S3 server of `filestore dev` and the tests), Toxiproxy (the tests'
+#   connection faults) and promtool (the tests' /metrics checks) — each built once with go install
+#   into the git-ignored .tools/bin unless one is already available — and the compiled dist/ that
+#   bin/filestore.js runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +57,22 @@ if [ -n "${TOXIPROXY_PATH:-}" ]; then
   [ -x "$TOXIPROXY_PATH" ] || { echo "bootstrap: TOXIPROXY_PATH=$TOXIPROXY_PATH is not executable" >&2; exit 1; }
 elif [ ! -x .tools/bin/toxiproxy-server ]; then
   go_tool Toxiproxy "github.com/Shopify/toxiproxy/v2/cmd/server@${TOXIPROXY_VERSION}" "set TOXIPROXY_PATH" server toxiproxy-server
+fi
+
+# promtool checks every /metrics endpoint's output in the tests. Prometheus v3.7.3 is Go module
+# version v0.307.3 (its v3 tags carry no /v3 module path). `go install` refuses it (its go.mod has
+# exclude directives), so it is built inside the downloaded module, as its own main module.
+PROMTOOL_VERSION=v0.307.3
+if [ -n "${PROMTOOL_PATH:-}" ]; then
+  [ -x "$PROMTOOL_PATH" ] || { echo "bootstrap: PROMTOOL_PATH=$PROMTOOL_PATH is not executable" >&2; exit 1; }
+elif [ ! -x .tools/bin/promtool ]; then
+  command -v go >/dev/null 2>&1 || { echo "bootstrap: Go is needed to build promtool (or set PROMTOOL_PATH)" >&2; exit 1; }
+  echo "bootstrap: go build github.com/prometheus/prometheus/cmd/promtool@${PROMTOOL_VERSION} (first run only, a few minutes)"
+  promtool_src=$(go mod download -json "github.com/prometheus/prometheus@${PROMTOOL_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$promtool_src" ] || { echo "bootstrap: go mod download of prometheus ${PROMTOOL_VERSION} failed" >&2; exit 1; }
+  mkdir -p .tools/bin
+  promtool_out="$PWD/.tools/bin/promtool"
+  (cd "$promtool_src" && GOFLAGS="${GOFLAGS:-} -buildvcs=false" go build -o "$promtool_out" ./cmd/promtool)
 fi
 
 echo "bootstrap: build"

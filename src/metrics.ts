@@ -5,7 +5,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'filestore_process_' });
+// No prefix: dashboards and alerts expect the standard names (process_cpu_user_seconds_total,
+// nodejs_heap_size_used_bytes, …); a prefix turned them into filestore_process_process_….
+collectDefaultMetrics({ register: registry });
+// Three defaults are gauges named `_total`, which `promtool check metrics` rejects (a `_total`
+// suffix promises a counter; prometheus/client_js#283). Each is only the sum of its per-type gauge,
+// which stays: `sum without (type) (nodejs_active_handles)` gives the same figure.
+for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+  registry.removeSingleMetric(name);
+}
 
 export const executorDuration = new Histogram({
   name: 'filestore_executor_duration_seconds',
@@ -194,4 +202,78 @@ export function countS3Error(code: string | undefined): void {
     else s3ErrorCodesSeen.add(label);
   }
   s3RequestErrors.inc({ code: label });
+}
+
+// ---- HTTP API (src/api/) ----
+
+export const httpRequestDuration = new Histogram({
+  name: 'filestore_http_request_duration_seconds',
+  help: 'HTTP API requests, by method, route pattern (never a raw path) and status code',
+  labelNames: ['method', 'route', 'status'] as const,
+  // Up to 15 minutes: an upload or download of a large file is one request.
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+  registers: [registry],
+});
+
+export const httpRequestsInFlight = new Gauge({
+  name: 'filestore_http_requests_in_flight',
+  help: 'HTTP API requests being served right now (an upload or download until its body is done)',
+  registers: [registry],
+});
+
+export const httpUploadBytes = new Counter({
+  name: 'filestore_http_upload_bytes_total',
+  help: 'Request body bytes received by file uploads (PUT /v1/mounts/:mount/files/*), by mount',
+  labelNames: ['mount'] as const,
+  registers: [registry],
+});
+
+export const httpDownloadBytes = new Counter({
+  name: 'filestore_http_download_bytes_total',
+  help: 'Response body bytes sent by file downloads (GET /v1/mounts/:mount/files/*), by mount',
+  labelNames: ['mount'] as const,
+  registers: [registry],
+});
+
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** The method label: a standard method, or `OTHER` (a client may send any token as a method). */
+export function httpMethodLabel(method: string): string {
+  const m = method.toUpperCase();
+  return HTTP_METHODS.has(m) ? m : 'OTHER';
+}
+
+/**
+ * The route label: the route pattern the server matched (fastify's `request.routeOptions.url`, e.g.
+ * `/v1/mounts/:mount/files/*`), or `unmatched` when none did. Never the request's URL: paths are
+ * unbounded and may be private.
+ */
+export function httpRouteLabel(route: string | undefined): string {
+  return route && route.startsWith('/') ? route : 'unmatched';
+}
+
+/** Labels of one finished HTTP request, as the server knows them. */
+export interface HttpRequestLabels {
+  method: string;
+  /** The matched route pattern; undefined when no route matched (a 404). */
+  route: string | undefined;
+  status: number;
+}
+
+/**
+ * Counts one HTTP request as in flight and starts its timer. Call the returned function when the
+ * response is finished (or the connection closed); calls after the first are ignored, so both a
+ * `finish` and a `close` handler may call it.
+ */
+export function startHttpRequest(): (labels: HttpRequestLabels) => void {
+  httpRequestsInFlight.inc();
+  const end = httpRequestDuration.startTimer();
+  let ended = false;
+  return (labels) => {
+    if (ended) return;
+    ended = true;
+    httpRequestsInFlight.dec();
+    const status = Number.isInteger(labels.status) && labels.status >= 100 && labels.status <= 599 ? String(labels.status) : 'other';
+    end({ method: httpMethodLabel(labels.method), route: httpRouteLabel(labels.route), status });
+  };
 }
