@@ -49,6 +49,21 @@ const ConfigSchema = z.object({
   temporalUiPort: port.default(8233),
   /** Port of the worker's /metrics endpoint; 0 picks a free port. @defaultValue 9464 */
   metricsPort: port.default(9464),
+  /** Port of `filestore api` (and the API `filestore dev` runs); 0 picks a free one. @defaultValue 8080 */
+  apiPort: port.default(8080),
+  /** Address `filestore api` listens on. @defaultValue 127.0.0.1 */
+  apiHost: z.string().min(1).default('127.0.0.1'),
+  /**
+   * The upload area: a directory the API streams request bodies into before it starts the write
+   * mutation, and from which the workers read them (so it must be the same directory, or a shared
+   * one, on the API's and the workers' hosts). Always an allowed write source for the workers.
+   * Filestore's own: never inside a mount. @defaultValue <stateDir>/uploads
+   */
+  uploadDir: z.string().optional(),
+  /** How long an upload file may stay in the upload area after its mutation ended (or never started) before the API's sweep removes it. @defaultValue 3600000 (1 h) */
+  uploadGraceMs: z.coerce.number().int().min(0).default(3_600_000),
+  /** How long `filestore api` waits for in-flight requests (uploads) at shutdown before it closes their connections. @defaultValue 30000 */
+  apiShutdownGraceMs: z.coerce.number().int().min(0).default(30_000),
   /** Which local mounts this host's worker serves: `*` (every local mount whose root exists here) or a comma list of ids. @defaultValue * */
   localMounts: z.string().default('*'),
   /** How often the worker re-reads backend_mounts to pick up added or removed mounts (ms). @defaultValue 3000 */
@@ -201,6 +216,11 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   temporalCliPath: 'TEMPORAL_CLI_PATH',
   temporalUiPort: 'FILESTORE_TEMPORAL_UI_PORT',
   metricsPort: 'FILESTORE_METRICS_PORT',
+  apiPort: 'FILESTORE_API_PORT',
+  apiHost: 'FILESTORE_API_HOST',
+  uploadDir: 'FILESTORE_UPLOAD_DIR',
+  uploadGraceMs: 'FILESTORE_UPLOAD_GRACE_MS',
+  apiShutdownGraceMs: 'FILESTORE_API_SHUTDOWN_GRACE_MS',
   localMounts: 'FILESTORE_LOCAL_MOUNTS',
   mountRefreshMs: 'FILESTORE_MOUNT_REFRESH_MS',
   stateDir: 'FILESTORE_STATE_DIR',
@@ -324,6 +344,11 @@ export function temporalHttpUrlOf(config: Pick<Config, 'temporalHttpUrl' | 'temp
   if (typeof record.url !== 'string' || !isPlainHttpOrigin(record.url)) return null;
   if (record.temporalAddress !== config.temporalAddress || typeof record.pid !== 'number' || !processAlive(record.pid)) return null;
   return record.url;
+}
+
+/** The upload area's directory (FILESTORE_UPLOAD_DIR, else `<stateDir>/uploads`). */
+export function uploadDirOf(config: Pick<Config, 'uploadDir' | 'stateDir'>): string {
+  return path.resolve(config.uploadDir ?? path.join(config.stateDir, 'uploads'));
 }
 
 /** Task queue of a host-bound local mount. */

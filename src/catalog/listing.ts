@@ -53,7 +53,7 @@ function decodeCursor(cursor: string, dir: string, recursive: boolean): string {
   } catch {
     throw new InvalidRequestError('cursor is not one this listing returned');
   }
-  if (typeof body !== 'object' || body === null || typeof body.a !== 'string' || body.d !== dir || body.r !== recursive) {
+  if (typeof body !== 'object' || body === null || typeof body.a !== 'string' || body.a.includes('\0') || body.d !== dir || body.r !== recursive) {
     throw new InvalidRequestError('cursor belongs to a different listing (directory or --recursive differ)');
   }
   return body.a;

@@ -8,6 +8,8 @@
  * const result = await handle.result();    // MutationResult, or a typed FilestoreError
  * ```
  */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { openCatalog, type Catalog } from '../../db/client';
@@ -15,9 +17,11 @@ import type { JournalQuery } from '../catalog/journal';
 import type { ListPageOptions, NodePage } from '../catalog/listing';
 import { addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
 import type { JournalRow, NodeRow } from '../catalog/types';
-import { loadConfig, type Config } from '../config';
-import { errorFromInfo, FilestoreError, IdempotencyKeyReusedError, type ErrorInfo } from '../errors';
-import type { MutationRequest, MutationResult } from '../mutations';
+import { loadConfig, uploadDirOf, type Config } from '../config';
+import { errorFromInfo, FilestoreError, IdempotencyKeyReusedError, InvalidRequestError, type ErrorInfo } from '../errors';
+import { openFile, statFile, type FileReaderDeps, type FileVersion } from '../operations/read-file';
+import { UploadArea } from '../operations/upload-area';
+import { mutationWorkflowId, type MutationRequest, type MutationResult } from '../mutations';
 import { SEARCH_ATTRIBUTES } from '../search-attributes';
 import { CatalogReader } from './catalog-reader';
 import { MutationStarter, type MutationHandle, type MutationOptions, type MutationProgress, type PutOptions, type PutSource, type StartSpec } from './mutation-starter';
@@ -45,9 +49,12 @@ export class FilestoreClient {
   /** The catalog reads, on this client's pool. */
   private readonly reader: CatalogReader;
 
-  /** Connects to Temporal and the catalog with `config` (default: from the environment). */
-  static async connect(config: Config = loadConfig()): Promise<FilestoreClient> {
-    const catalog = openCatalog(config.databaseUrl, { max: 4 });
+  /**
+   * Connects to Temporal and the catalog with `config` (default: from the environment).
+   * @param opts.catalogPoolSize - Postgres connections of the catalog pool. @defaultValue 4
+   */
+  static async connect(config: Config = loadConfig(), opts: { catalogPoolSize?: number } = {}): Promise<FilestoreClient> {
+    const catalog = openCatalog(config.databaseUrl, { max: opts.catalogPoolSize ?? 4 });
     try {
       const { client, connection } = await connectTemporal(config);
       return new FilestoreClient(config, client, connection, catalog);
@@ -73,9 +80,83 @@ export class FilestoreClient {
 
   // ---- mutations -------------------------------------------------------------------------
 
-  /** Writes a file (from a host file or small inline content). */
-  put(mountId: string, filePath: string, source: PutSource, opts: PutOptions = {}): Promise<MutationHandle> {
-    return this.starter.put(mountId, filePath, source, opts);
+  /**
+   * Writes a file: from a file on the worker's host (`{ file }`), from content of any size
+   * (`{ content }`: a Buffer or string) or from a stream of any size (`{ stream }`: a Node
+   * Readable or any async iterable of bytes). Content up to FILESTORE_INLINE_MAX_BYTES travels in
+   * the request; anything larger, and every stream, is first streamed into the upload area
+   * (FILESTORE_UPLOAD_DIR, which the workers must see at the same path) and read from there by
+   * the worker — never carried through Temporal's history. The upload file is removed once the
+   * run has ended.
+   *
+   * ```ts
+   * await (await fs.put('docs', 'big.iso', { stream: fs.createReadStream('/data/big.iso') })).result();
+   * ```
+   */
+  async put(mountId: string, filePath: string, source: PutSource | { stream: Readable | AsyncIterable<Uint8Array> }, opts: PutOptions = {}): Promise<MutationHandle> {
+    if ('file' in source) return this.starter.put(mountId, filePath, source, opts);
+    if ('content' in source && Buffer.byteLength(source.content) <= this.config.inlineMaxBytes) return this.starter.put(mountId, filePath, source, opts);
+    const body = 'content' in source ? Readable.from([Buffer.from(source.content)]) : source.stream instanceof Readable ? source.stream : Readable.from(source.stream);
+    // Refused before any byte is stored: a bad path, an unknown or read-only mount.
+    await this.starter.precheck(mountId, filePath);
+    const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    const uploads = new UploadArea(uploadDirOf(this.config));
+    const received = await uploads.receive(body, { workflowId: mutationWorkflowId(mountId, 'write', idempotencyKey), maxBytes: this.config.maxFileBytes });
+    if (opts.expectedSha256 !== undefined && opts.expectedSha256.toLowerCase() !== received.sha256) {
+      await uploads.release(received.file);
+      throw new InvalidRequestError(`content hashes to ${received.sha256}, not the expected ${opts.expectedSha256}`);
+    }
+    let handle: MutationHandle;
+    try {
+      handle = await this.starter.put(mountId, filePath, { file: received.file, checkSource: false }, { ...opts, idempotencyKey, expectedSha256: received.sha256 });
+    } catch (err) {
+      await uploads.release(received.file);
+      throw err;
+    }
+    // Removed once the run ended (its result or its typed failure came back); a crash leaves it to the API's sweep.
+    return {
+      ...handle,
+      result: () =>
+        handle.result().then(
+          async (r) => (await uploads.release(received.file), r),
+          async (err: unknown) => {
+            if (err instanceof FilestoreError) await uploads.release(received.file);
+            throw err;
+          },
+        ),
+    };
+  }
+
+  /**
+   * Opens a file of a mount for reading, through its backend (`range.end` inclusive). The stream
+   * is the file as the backend has it now; `version.etag` says whether that is the catalog's
+   * committed version (a strong `"<sha256>"`) or not (weak).
+   */
+  async openRead(mountId: string, filePath: string, opts: { range?: { start: number; end?: number }; signal?: AbortSignal } = {}): Promise<{ version: FileVersion; stream: Readable }> {
+    const deps = await this.readerDeps();
+    const version = await statFile(deps, mountId, filePath);
+    const end = Math.min(opts.range?.end ?? version.meta.size - 1, version.meta.size - 1);
+    const range = opts.range ? { start: opts.range.start, end } : undefined;
+    return { version, stream: await openFile(deps, version, range, opts.signal) };
+  }
+
+  /** A whole file's content (for files that fit in memory; stream larger ones with {@link FilestoreClient.openRead}). */
+  async get(mountId: string, filePath: string): Promise<Buffer> {
+    const { stream } = await this.openRead(mountId, filePath);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  private fileReader: FileReaderDeps | null = null;
+
+  /** The executors, loaded on first read only (they bring the backends' SDKs). */
+  private async readerDeps(): Promise<FileReaderDeps> {
+    if (!this.fileReader) {
+      const [{ ExecutorRegistry }, { s3OptionsOf }] = await Promise.all([import('../executor-registry'), import('../executors/index')]);
+      this.fileReader = { db: this.db, executors: new ExecutorRegistry(this.db, {}, s3OptionsOf(this.config)) };
+    }
+    return this.fileReader;
   }
 
   /** Creates a directory (and missing parents unless `parents: false`). */
@@ -114,6 +195,28 @@ export class FilestoreClient {
   /** Deletes a file, or a directory tree with `recursive`. */
   remove(mountId: string, target: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
     return this.starter.remove(mountId, target, opts);
+  }
+
+  /**
+   * Accepts what is on the backend now as the catalog's truth for a path — a file, a directory's
+   * own row, or with `recursive` a whole subtree: metadata and sha256 re-captured (read from the
+   * backend where it does not store the hash), a new node version and snapshot for what changed or
+   * appeared, DELETED for what is gone, the path's open drift events resolved and INCONSISTENT
+   * cleared. The backend is never changed, so read-only mounts allow it, and it is the way out of
+   * `INCONSISTENT_NODE`. A path neither the backend nor the catalog knows fails with NOT_FOUND; a
+   * subtree over FILESTORE_MAX_TREE_ENTRIES with TREE_TOO_LARGE. Journaled like any mutation
+   * (op `reconcile`); the same idempotency key answers with the same entry.
+   *
+   * ```ts
+   * // docs/report.pdf was edited behind Filestore's back and is INCONSISTENT:
+   * const result = await (await fs.reconcile('docs', 'docs/report.pdf')).result();
+   * console.log(result.node?.sha256, result.node?.version);
+   * // a whole directory, files added, changed and removed out of band:
+   * await (await fs.reconcile('docs', 'imports', { recursive: true })).result();
+   * ```
+   */
+  reconcile(mountId: string, path: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
+    return this.starter.reconcile(mountId, path, opts);
   }
 
   /** Handle of a mutation started earlier (by workflow id). */

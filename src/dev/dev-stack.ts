@@ -13,6 +13,8 @@ import { readMountMarker } from '../catalog/mount-marker';
 import { addLocalMount, addS3Mount, listMounts, markLocalMount } from '../catalog/mounts';
 import { ENV_NAMES, PROJECT_DIR, type Config } from '../config';
 import type { Logger } from '../logger';
+import { startApi } from '../api/api-process';
+import { createToken, findActiveToken } from '../catalog/tokens';
 import { startWatcherService } from '../watcher/watcher-service';
 import { startWorker } from '../worker';
 import { devS3Client, ensureBucket, ensureDevS3, exportDevS3Environment, type DevS3 } from './dev-s3';
@@ -99,7 +101,12 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
     const watcher = await startWatcherService(watcherConfig, { logger: log });
     stops.push(() => watcher.shutdown());
     out(`watcher    ${watcher.watchedMounts().join(', ') || 'no watched mounts'} (chokidar ${watcherConfig.enableWatchers ? 'on' : 'off'}; drift queue ${config.driftQueue})`);
-    out(`metrics    ${worker.metricsUrl} (worker), ${watcher.metricsUrl} (watcher)`);
+    const api = await startApi(config, { logger: log });
+    stops.push(() => api.close());
+    const token = await devToken(config);
+    out(`api        ${api.url}  (OpenAPI ${api.url}/openapi.json; FILESTORE_API_PORT)`);
+    out(`dev token  ${token.token}  (admin; kept in ${token.file})`);
+    out(`metrics    ${worker.metricsUrl} (worker), ${watcher.metricsUrl} (watcher), ${api.url}/metrics (api)`);
     out(`web ui     ${uiUrl}/namespaces/${config.temporalNamespace}/workflows`);
     if (s3?.consoleUrl) out(`s3 console ${s3.consoleUrl}${s3.credentials ? `  (user ${s3.credentials.accessKeyId}, password ${s3.credentials.secretAccessKey})` : ''}`);
     if (s3?.credentials) {
@@ -109,6 +116,7 @@ export async function runDevStack(config: Config, log: Logger, out: (line: strin
     out('ready — try:  ./bin/filestore.js put README.md demo:readme.md   (Ctrl-C stops everything)');
     if (s3) out('       s3:    ./bin/filestore.js put README.md demo-s3:readme.md');
     out('       drift: change a file by hand in a watched mount\'s folder, then ./bin/filestore.js drift ls');
+    out(`       http:  curl -H "Authorization: Bearer $(cat ${token.file})" -T README.md ${api.url}/v1/mounts/demo/files/readme.md`);
 
     await new Promise<void>((resolve, reject) => {
       process.once('SIGINT', () => resolve());
@@ -155,4 +163,24 @@ async function demoMountLacksMarker(mounts: MountRow[], root: string): Promise<b
   const real = await fs.realpath(root).catch(() => null);
   if (!demo?.rootPath || real === null || demo.rootPath !== real) return false;
   return (await readMountMarker(real).catch(() => 'unusable')) === null;
+}
+
+/**
+ * The dev stack's admin token: the one kept in `<stateDir>/dev-token` while it is still valid,
+ * else a new one (named `dev`) written there, readable by this user only.
+ */
+async function devToken(config: Config): Promise<{ token: string; file: string }> {
+  const file = path.join(config.stateDir, 'dev-token');
+  const catalog = openCatalog(config.databaseUrl, { max: 1 });
+  try {
+    const kept = await fs.readFile(file, 'utf8').then((s) => s.trim(), () => '');
+    if (kept && (await findActiveToken(catalog.db, kept))) return { token: kept, file };
+    const { token } = await createToken(catalog.db, { admin: true, name: 'dev' });
+    await fs.mkdir(config.stateDir, { recursive: true });
+    await fs.writeFile(file, `${token}\n`, { mode: 0o600 });
+    await fs.chmod(file, 0o600);
+    return { token, file };
+  } finally {
+    await catalog.close();
+  }
 }

@@ -1,0 +1,136 @@
+/**
+ * The upload area: where a body of any size that reaches Filestore as a stream (an HTTP upload, an
+ * SDK put from a Buffer or a stream) waits as a file until the write mutation has read it. The
+ * workers read it like any file source (the area is always one of their source roots), so the
+ * bytes never travel through Temporal's history.
+ *
+ * Invariants:
+ * - Nothing half-received is ever a source: a body is written to `.part-<uuid>` and renamed to its
+ *   final name only once it arrived whole (length as declared, within the size limit).
+ * - The final name is derived from the mutation's workflow id and the content's sha256, so a retry
+ *   of the same upload under the same idempotency key names the same file — the same request to
+ *   the journal — while different content under that key is a different request (refused as
+ *   IDEMPOTENCY_KEY_REUSED).
+ * - A file is removed once its run has ended (the caller's job, see `release`), and the sweep
+ *   removes what a crash left behind: parts and files older than the grace period whose run is
+ *   no longer running.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FilestoreError, IncompleteBodyError, PayloadTooLargeError } from '../errors';
+
+/** What {@link UploadArea.receive} stored. */
+export interface ReceivedUpload {
+  /** Absolute path of the complete upload file (the write's file source). */
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+/** Sidecar of an upload file: which run reads it, so the sweep can ask whether it still runs. */
+interface UploadSidecar {
+  workflowId: string;
+}
+
+const PART_PREFIX = '.part-';
+const SIDECAR_SUFFIX = '.json';
+
+export class UploadArea {
+  private ready: Promise<void> | null = null;
+
+  /** @param dir - the area's directory (see `uploadDirOf`); created 0700 on first use. */
+  constructor(readonly dir: string) {}
+
+  private ensure(): Promise<void> {
+    this.ready ??= fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    return this.ready;
+  }
+
+  /**
+   * Streams `body` into the area. Refuses, leaving nothing behind: more than `maxBytes`
+   * (PAYLOAD_TOO_LARGE, as soon as it is exceeded), fewer or more bytes than `expectedBytes`
+   * (INCOMPLETE_BODY), and any error of the body stream (a client that went away).
+   *
+   * @param workflowId - the run that will read it (names the file and its sidecar).
+   */
+  async receive(body: Readable, opts: { workflowId: string; maxBytes: number; expectedBytes?: number; signal?: AbortSignal }): Promise<ReceivedUpload> {
+    await this.ensure();
+    if (opts.expectedBytes !== undefined && opts.expectedBytes > opts.maxBytes) {
+      body.resume();
+      throw new PayloadTooLargeError(`the body is ${opts.expectedBytes} bytes; the limit is ${opts.maxBytes} (FILESTORE_MAX_FILE_BYTES)`);
+    }
+    const part = path.join(this.dir, `${PART_PREFIX}${randomUUID()}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > opts.maxBytes) return done(new PayloadTooLargeError(`the body is larger than the limit of ${opts.maxBytes} bytes (FILESTORE_MAX_FILE_BYTES)`));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      // 'wx' + 0600: a fresh file only we can read or replace; the part name is never reused.
+      await pipeline(body, meter, fs.createWriteStream(part, { flags: 'wx', mode: 0o600 }), opts.signal ? { signal: opts.signal } : {});
+      if (opts.expectedBytes !== undefined && size !== opts.expectedBytes) {
+        throw new IncompleteBodyError(`the body has ${size} bytes; ${opts.expectedBytes} were declared`, { received: size, declared: opts.expectedBytes });
+      }
+      const sha256 = hash.digest('hex');
+      const file = path.join(this.dir, `${createHash('sha256').update(opts.workflowId).digest('hex').slice(0, 32)}-${sha256}`);
+      await fs.promises.writeFile(file + SIDECAR_SUFFIX, JSON.stringify({ workflowId: opts.workflowId } satisfies UploadSidecar), { mode: 0o600 });
+      await fs.promises.rename(part, file);
+      return { file, size, sha256 };
+    } catch (err) {
+      await fs.promises.rm(part, { force: true });
+      throw asBodyError(err);
+    }
+  }
+
+  /** Removes an upload file (and its sidecar) once its run has ended; absent files are fine. */
+  async release(file: string): Promise<void> {
+    if (path.dirname(file) !== this.dir) return;
+    await fs.promises.rm(file, { force: true });
+    await fs.promises.rm(file + SIDECAR_SUFFIX, { force: true });
+  }
+
+  /**
+   * Removes what crashes left: parts older than `graceMs`, and upload files older than `graceMs`
+   * whose run `isRunning` says has ended (or that have no sidecar). Returns how many it removed.
+   */
+  async sweep(graceMs: number, isRunning: (workflowId: string) => Promise<boolean>): Promise<number> {
+    await this.ensure();
+    let removed = 0;
+    const cutoff = Date.now() - graceMs;
+    for (const name of await fs.promises.readdir(this.dir)) {
+      if (name.endsWith(SIDECAR_SUFFIX)) continue;
+      const file = path.join(this.dir, name);
+      const st = await fs.promises.lstat(file).catch(() => null);
+      if (!st || st.mtimeMs > cutoff) continue;
+      if (!name.startsWith(PART_PREFIX)) {
+        const sidecar = await fs.promises
+          .readFile(file + SIDECAR_SUFFIX, 'utf8')
+          .then((s) => JSON.parse(s) as UploadSidecar)
+          .catch(() => null);
+        if (sidecar && typeof sidecar.workflowId === 'string' && (await isRunning(sidecar.workflowId))) continue;
+      }
+      await this.release(file).catch(() => undefined);
+      if (name.startsWith(PART_PREFIX)) await fs.promises.rm(file, { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+}
+
+/** A body stream's own failure (the client went away, the connection reset) → INCOMPLETE_BODY; typed errors pass. */
+function asBodyError(err: unknown): unknown {
+  if (err instanceof FilestoreError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.name === 'AbortError' || e?.message === 'aborted') {
+    return new IncompleteBodyError('the client closed the connection before the body was complete; nothing was stored');
+  }
+  return err;
+}
