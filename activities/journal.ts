@@ -44,7 +44,8 @@ export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: 
   if (typeof req.idempotencyKey !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(req.idempotencyKey)) {
     throw new InvalidRequestError(`idempotency key must match ${IDEMPOTENCY_KEY_PATTERN}`);
   }
-  const path = normalizeMountPath(req.path);
+  // The mount root ('') is a path only a reconcile may name: the whole mount as the backend has it.
+  const path = normalizeMountPath(req.path, { allowRoot: req.op === 'reconcile' });
   if (path !== req.path) throw new InvalidRequestError(`path ${JSON.stringify(req.path)} is not canonical (expected ${JSON.stringify(path)})`);
   switch (req.op) {
     case 'write':

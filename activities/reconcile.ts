@@ -9,7 +9,7 @@ import type { Db } from '../db/client';
 import { entryState } from '../src/catalog/journal';
 import { claimRealPaths } from '../src/catalog/locks';
 import { nodeAt } from '../src/catalog/nodes';
-import { applyReconcile, capturedCount, catalogKnows, clearCaptured, storeCaptured } from '../src/catalog/reconcile';
+import { applyReconcile, capturedCount, catalogKnows, catalogNow, clearCaptured, storeCaptured } from '../src/catalog/reconcile';
 import { CommitError, InvalidRequestError, NotFoundError, TreeTooLargeError, VerificationError } from '../src/errors';
 import type { Executor, NodeKind, NodeMeta } from '../src/executors/executor';
 import type { ExecutorRegistry } from '../src/executor-registry';
@@ -40,6 +40,12 @@ export interface ReconcileCapture {
   count: number;
   /** Ancestors of `path` as the backend shows them, recorded where the catalog has no live row. */
   ancestors: NodeMeta[];
+  /**
+   * The catalog's clock when capture began (Postgres text form, microseconds kept). Drift detected
+   * after it is newer than what was captured: the commit leaves those paths INCONSISTENT and their
+   * events open instead of recording a stale view over them.
+   */
+  since: string;
 }
 
 /** Listed entries captured (stat, and hash where needed) per batch; also the outcome_nodes write size. */
@@ -155,22 +161,25 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       let bytes = 0;
       const onBytes = (n: number) => onProgress((bytes += n));
       await clearCaptured(deps.db, journalId);
+      const since = await catalogNow(deps.db);
 
       const root = await captureNode(executor, req.path, onBytes);
       if (!root) {
         if (!(await catalogKnows(deps.db, req.mountId, req.path))) {
           throw new NotFoundError(`${req.mountId}:${JSON.stringify(req.path)}`, { mountId: req.mountId, path: req.path });
         }
-        return { path: req.path, kind: null, subtree: true, count: 0, ancestors: [] };
+        return { path: req.path, kind: null, subtree: true, count: 0, ancestors: [], since };
       }
       const ancestors: NodeMeta[] = [];
       for (const a of ancestorsOf(req.path)) {
         const meta = await statInside(executor, a);
         if (meta?.kind === 'directory') ancestors.push(meta);
       }
-      await storeCaptured(deps.db, journalId, [root]);
-      let count = 1;
-      if (req.recursive && root.kind === 'directory') {
+      // The mount root has no node of its own: only what is below it is recorded.
+      const isRoot = req.path === '';
+      if (!isRoot) await storeCaptured(deps.db, journalId, [root]);
+      let count = isRoot ? 0 : 1;
+      if ((req.recursive || isRoot) && root.kind === 'directory') {
         let batch: string[] = [];
         const flush = async () => {
           await fence.check();
@@ -189,7 +198,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         }
         if (batch.length > 0) await flush();
       }
-      return { path: req.path, kind: root.kind, subtree: req.recursive === true || root.kind === 'file', count, ancestors };
+      return { path: req.path, kind: root.kind, subtree: req.recursive === true || root.kind === 'file', count, ancestors, since };
     });
   }
 
@@ -205,7 +214,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       // otherwise mark the missing nodes DELETED.
       const stored = await capturedCount(tx, journalId);
       if (stored !== capture.count) throw new CommitError(`the stored capture of reconcile ${journalId} holds ${stored} nodes, capture reported ${capture.count}`);
-      const affected = await applyReconcile(tx, journalId, { mountId: req.mountId, path: capture.path, subtree: capture.subtree }, capture.ancestors);
+      const affected = await applyReconcile(tx, journalId, { mountId: req.mountId, path: capture.path, subtree: capture.subtree }, capture.ancestors, capture.since);
       const node = await nodeAt(tx, req.mountId, capture.path);
       return { op: 'reconcile', mountId: req.mountId, path: req.path, targetPath: null, node: summarize(node ?? undefined), nodesAffected: affected, bytesWritten: 0 };
     });

@@ -31,18 +31,11 @@ export async function startApi(config: Config, opts: { logger?: Logger; client?:
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 3_000, connectTimeout: 3_000 });
   redis.on('error', () => undefined); // /readyz reports it; ioredis keeps reconnecting
   const uploads = new UploadArea(uploadDirOf(config));
+  UploadArea.assertApart(uploads.dir, (await client.listMounts()).flatMap((m) => (m.kind === 'local' && m.rootPath ? [m.rootPath] : [])));
   const executors = new ExecutorRegistry(client.db, {}, s3OptionsOf(config));
   const app = await buildApiServer({ config, db: client.db, client, executors, uploads, redis, logger: opts.logger });
 
-  const isRunning = async (workflowId: string) => {
-    try {
-      return (await client.temporal.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
-    } catch (err) {
-      // Unknown run → not running; anything else (Temporal unreachable) → keep the file.
-      return (err as Error).name !== 'WorkflowNotFoundError';
-    }
-  };
-  const sweep = () => uploads.sweep(config.uploadGraceMs, isRunning).catch((err: unknown) => opts.logger?.warn({ err }, 'upload sweep failed'));
+  const sweep = () => uploads.sweep(config.uploadGraceMs, (id) => client.isRunning(id)).catch((err: unknown) => opts.logger?.warn({ err }, 'upload sweep failed'));
   await sweep();
   const sweeper = setInterval(() => void sweep(), Math.max(60_000, config.uploadGraceMs)).unref();
 

@@ -79,6 +79,13 @@ export function sendProblem(err: unknown, req: FastifyRequest, reply: FastifyRep
   }
   // RFC 9110 §15.5.2: a 401 must name the scheme it wants.
   if (statusOf(info.code).http === 401) reply.header('www-authenticate', 'Bearer realm="filestore"');
+  // A refusal is not the file: drop what a download route had set for it.
+  for (const h of ['etag', 'last-modified', 'accept-ranges', 'content-range', 'content-length', 'location']) reply.removeHeader(h);
+  if (info.code === 'RANGE_NOT_SATISFIABLE' && typeof info.details?.size === 'number') reply.header('content-range', `bytes */${info.details.size}`);
+  // A refused request whose body was never read: close rather than drain what may be gigabytes.
+  if (req.raw.readable && !req.raw.complete && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) {
+    reply.header('connection', 'close');
+  }
   return reply
     .code(statusOf(info.code).http)
     .header('content-type', PROBLEM_TYPE)

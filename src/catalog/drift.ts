@@ -1,10 +1,11 @@
 /**
  * drift_events: recording what the watcher detected (marking the nodes INCONSISTENT) and reading
- * the events back. Reconciliation, a later feature, resolves them.
+ * the events back. A reconcile resolves them (./reconcile.ts).
  */
 import { and, desc, eq, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { driftEvents, nodes, type DriftEventRow } from '../../db/schema';
+import { InvalidRequestError } from '../errors';
 import { anyOf } from './node-ranges';
 import type { CatalogNode, DriftKind, DriftObserved } from './types';
 
@@ -27,6 +28,46 @@ export async function listDriftEvents(db: Db, q: DriftQuery = {}): Promise<Drift
     .where(conds.length ? and(...conds) : undefined)
     .orderBy(desc(driftEvents.detectedAt), desc(driftEvents.id))
     .limit(q.limit ?? 100);
+}
+
+/** One page of drift events, newest first: see {@link listDriftPage}. */
+export interface DriftPage {
+  events: DriftEventRow[];
+  /** Pass as `cursor` for the next (older) page; null when this page is the last. Opaque. */
+  nextCursor: string | null;
+}
+
+/**
+ * One page of drift events (open ones unless `all`), newest first, keyset-paged on
+ * (detected_at, id). The cursor carries the last event's id; its detected_at is read back from the
+ * row (Postgres keeps microseconds a JS Date would round away).
+ *
+ * @throws InvalidRequestError for a cursor that is not one this function returned.
+ */
+export async function listDriftPage(db: Db, q: DriftQuery & { cursor?: string | null } = {}): Promise<DriftPage> {
+  const limit = q.limit ?? 100;
+  const conds: SQL[] = [];
+  if (q.mountId) conds.push(eq(driftEvents.mountId, q.mountId));
+  if (!q.all) conds.push(isNull(driftEvents.resolvedAt));
+  if (q.cursor) {
+    let after: unknown;
+    try {
+      after = (JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as { d?: unknown }).d;
+    } catch {
+      after = undefined;
+    }
+    if (typeof after !== 'number' || !Number.isSafeInteger(after)) throw new InvalidRequestError('cursor is not one the drift listing returned');
+    conds.push(sql`(${driftEvents.detectedAt}, ${driftEvents.id}) < (SELECT d.detected_at, d.id FROM ${driftEvents} d WHERE d.id = ${after})`);
+  }
+  const rows = await db
+    .select()
+    .from(driftEvents)
+    .where(conds.length ? and(...conds) : undefined)
+    .orderBy(desc(driftEvents.detectedAt), desc(driftEvents.id))
+    .limit(limit + 1);
+  if (rows.length <= limit) return { events: rows, nextCursor: null };
+  const events = rows.slice(0, limit);
+  return { events, nextCursor: Buffer.from(JSON.stringify({ d: events[events.length - 1].id }), 'utf8').toString('base64url') };
 }
 
 /** One confirmed difference between a backend and the catalog. */

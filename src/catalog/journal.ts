@@ -7,8 +7,8 @@
 import { and, asc, desc, eq, inArray, like, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { journal, nodes, type JournalRow } from '../../db/schema';
-import { InconsistentNodeError, type ErrorInfo } from '../errors';
-import type { MutationOp } from '../executors/executor';
+import { InconsistentNodeError, InvalidRequestError, type ErrorInfo } from '../errors';
+import type { MutationOp } from '../mutations';
 import { lockError, lockMounts, pendingLockHolder } from './locks';
 import { dropOutcome } from './outcomes';
 import { belowPattern } from './subtree';
@@ -144,13 +144,64 @@ export async function listJournalEntries(db: Db, q: JournalQuery = {}): Promise<
     .limit(q.limit ?? 50);
 }
 
+/** One page of the journal, newest first: see {@link listJournalPage}. */
+export interface JournalPage {
+  entries: JournalRow[];
+  /** Pass as `cursor` for the next (older) page; null when this page is the last. Opaque. */
+  nextCursor: string | null;
+}
+
+/**
+ * One page of journal entries, newest first, keyset-paged on (created_at, id): entries committed
+ * while a reader pages never shift the pages it has not read yet. The cursor names the last entry's
+ * id only; its created_at is read back from the row, because Postgres keeps microseconds that a JS
+ * Date would round away (and a rounded key would skip or repeat entries).
+ *
+ * @throws InvalidRequestError for a cursor that is not one this function returned.
+ */
+export async function listJournalPage(db: Db, q: JournalQuery & { cursor?: string | null } = {}): Promise<JournalPage> {
+  const limit = q.limit ?? 50;
+  const conds: SQL[] = [];
+  if (q.mountId) conds.push(or(eq(journal.mountId, q.mountId), eq(journal.targetMountId, q.mountId))!);
+  if (q.status) conds.push(eq(journal.status, q.status));
+  if (q.cursor) {
+    const after = decodeJournalCursor(q.cursor);
+    conds.push(sql`(${journal.createdAt}, ${journal.id}) < (SELECT j.created_at, j.id FROM ${journal} j WHERE j.id = ${after})`);
+  }
+  const rows = await db
+    .select()
+    .from(journal)
+    .where(conds.length ? and(...conds) : undefined)
+    .orderBy(desc(journal.createdAt), desc(journal.id))
+    .limit(limit + 1);
+  if (rows.length <= limit) return { entries: rows, nextCursor: null };
+  const entries = rows.slice(0, limit);
+  return { entries, nextCursor: Buffer.from(JSON.stringify({ j: entries[entries.length - 1].id }), 'utf8').toString('base64url') };
+}
+
+function decodeJournalCursor(cursor: string): string {
+  let body: { j?: unknown };
+  try {
+    body = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { j?: unknown };
+  } catch {
+    throw new InvalidRequestError('cursor is not one the journal listing returned');
+  }
+  if (typeof body?.j !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(body.j)) {
+    throw new InvalidRequestError('cursor is not one the journal listing returned');
+  }
+  return body.j;
+}
+
 /** The entry with this id (when it is a UUID) or idempotency key, or null. */
 export async function findJournalEntry(db: Db, idOrKey: string): Promise<JournalRow | null> {
   const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrKey);
   const rows = await db
     .select()
     .from(journal)
-    .where(isUuid ? or(eq(journal.id, idOrKey), eq(journal.idempotencyKey, idOrKey)) : eq(journal.idempotencyKey, idOrKey));
+    .where(isUuid ? or(eq(journal.id, idOrKey), eq(journal.idempotencyKey, idOrKey)) : eq(journal.idempotencyKey, idOrKey))
+    // An id wins over a key that happens to spell another entry's id (keys are the caller's choice).
+    .orderBy(sql`(${journal.id}::text = ${idOrKey}) DESC`)
+    .limit(1);
   return rows[0] ?? null;
 }
 

@@ -32,6 +32,7 @@ export interface ReconcileScope {
 }
 
 function scopeSql(scope: ReconcileScope, column = sql.raw('path')) {
+  if (scope.path === '') return sql`TRUE`;
   return scope.subtree ? sql`(${column} = ${scope.path} OR ${column} LIKE ${belowPattern(scope.path)})` : sql`${column} = ${scope.path}`;
 }
 
@@ -39,9 +40,15 @@ function scopeSql(scope: ReconcileScope, column = sql.raw('path')) {
 export async function catalogKnows(db: DbOrTx, mountId: string, path: string): Promise<boolean> {
   const res = await db.execute<{ found: boolean }>(sql`
     SELECT EXISTS (
-      SELECT 1 FROM nodes WHERE mount_id = ${mountId} AND state <> 'DELETED' AND (path = ${path} OR path LIKE ${belowPattern(path)})
+      SELECT 1 FROM nodes WHERE mount_id = ${mountId} AND state <> 'DELETED' AND (${path} = '' OR path = ${path} OR path LIKE ${belowPattern(path)})
     ) AS found`);
   return res.rows[0]?.found === true;
+}
+
+/** The catalog's clock, in Postgres's text form (microseconds kept; a JS Date would round them away). */
+export async function catalogNow(db: DbOrTx): Promise<string> {
+  const res = await db.execute<{ t: string }>(sql`SELECT now()::text AS t`);
+  return res.rows[0]!.t;
 }
 
 /** Forgets what an earlier attempt of this reconcile captured (a retried capture starts over). */
@@ -81,8 +88,14 @@ async function count(db: DbOrTx, statement: ReturnType<typeof sql>): Promise<num
  *
  * @returns how many node rows changed.
  */
-export async function applyReconcile(tx: DbOrTx, journalId: string, scope: ReconcileScope, ancestors: NodeMeta[]): Promise<number> {
+export async function applyReconcile(tx: DbOrTx, journalId: string, scope: ReconcileScope, ancestors: NodeMeta[], since?: string): Promise<number> {
   const { mountId } = scope;
+  // A path with drift detected after capture began changed after it was looked at: the capture
+  // would record a stale view over it, so it stays as the watcher left it (INCONSISTENT, event open).
+  const changedSince = (pathSql: ReturnType<typeof sql>) =>
+    since === undefined
+      ? sql`FALSE`
+      : sql`EXISTS (SELECT 1 FROM drift_events d WHERE d.mount_id = ${mountId} AND d.path = ${pathSql} AND d.resolved_at IS NULL AND d.detected_at > ${since}::timestamptz)`;
   let affected = 0;
   affected += await count(
     tx,
@@ -94,6 +107,7 @@ export async function applyReconcile(tx: DbOrTx, journalId: string, scope: Recon
                  meta->>'storageClass', meta->>'versionId', (meta->>'mode')::int, (meta->>'uid')::int, (meta->>'gid')::int, (meta->>'mtime')::timestamptz,
                  'ACTIVE', 1, ${journalId}::uuid
           FROM captured
+          WHERE NOT ${changedSince(sql`captured.path`)}
           ON CONFLICT (mount_id, path) DO UPDATE SET
             kind = excluded.kind, size = excluded.size, sha256 = excluded.sha256, etag = excluded.etag,
             storage_class = excluded.storage_class, version_id = excluded.version_id, mode = excluded.mode, uid = excluded.uid, gid = excluded.gid,
@@ -115,6 +129,7 @@ export async function applyReconcile(tx: DbOrTx, journalId: string, scope: Recon
           UPDATE nodes SET state = 'DELETED', version = version + 1, last_journal_id = ${journalId}::uuid, updated_at = now()
           WHERE mount_id = ${mountId} AND ${scopeSql(scope)} AND state <> 'DELETED'
             AND NOT EXISTS (SELECT 1 FROM outcome_nodes o WHERE o.journal_id = ${journalId}::uuid AND o.path = nodes.path)
+            AND NOT ${changedSince(sql`nodes.path`)}
           RETURNING *
         ), snap AS (${SNAPSHOT_INSERT})
         SELECT count(*)::int AS n FROM changed`,
@@ -142,6 +157,7 @@ export async function applyReconcile(tx: DbOrTx, journalId: string, scope: Recon
   }
   await tx.execute(sql`
     UPDATE drift_events SET resolved_at = now()
-    WHERE mount_id = ${mountId} AND resolved_at IS NULL AND ${scopeSql(scope)}`);
+    WHERE mount_id = ${mountId} AND resolved_at IS NULL AND ${scopeSql(scope)}
+      ${since === undefined ? sql`` : sql`AND detected_at <= ${since}::timestamptz`}`);
   return affected;
 }

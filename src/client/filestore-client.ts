@@ -103,14 +103,15 @@ export class FilestoreClient {
     const uploads = new UploadArea(uploadDirOf(this.config));
     const received = await uploads.receive(body, { workflowId: mutationWorkflowId(mountId, 'write', idempotencyKey), maxBytes: this.config.maxFileBytes });
     if (opts.expectedSha256 !== undefined && opts.expectedSha256.toLowerCase() !== received.sha256) {
-      await uploads.release(received.file);
+      await uploads.releaseUnlessRunning(received.file, mutationWorkflowId(mountId, 'write', idempotencyKey), (id) => this.isRunning(id));
       throw new InvalidRequestError(`content hashes to ${received.sha256}, not the expected ${opts.expectedSha256}`);
     }
     let handle: MutationHandle;
     try {
       handle = await this.starter.put(mountId, filePath, { file: received.file, checkSource: false }, { ...opts, idempotencyKey, expectedSha256: received.sha256 });
     } catch (err) {
-      await uploads.release(received.file);
+      // The same key and content name the same file: a run of an earlier, identical call may read it.
+      await uploads.releaseUnlessRunning(received.file, mutationWorkflowId(mountId, 'write', idempotencyKey), (id) => this.isRunning(id));
       throw err;
     }
     // Removed once the run ended (its result or its typed failure came back); a crash leaves it to the API's sweep.
@@ -217,6 +218,18 @@ export class FilestoreClient {
    */
   reconcile(mountId: string, path: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
     return this.starter.reconcile(mountId, path, opts);
+  }
+
+  /**
+   * Whether a run of `workflowId` is going now. Unknown ids are not; when Temporal cannot be asked
+   * the answer is yes — callers use it to decide whether a run may still need something.
+   */
+  async isRunning(workflowId: string): Promise<boolean> {
+    try {
+      return (await this.temporal.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+    } catch (err) {
+      return (err as Error).name !== 'WorkflowNotFoundError';
+    }
   }
 
   /** Handle of a mutation started earlier (by workflow id). */

@@ -198,7 +198,9 @@ export class MutationStarter {
 
   /** See FilestoreClient.reconcile. */
   async reconcile(mountId: string, target: string, opts: MutationOptions & { recursive?: boolean } = {}): Promise<MutationHandle> {
-    return this.start(mountId, opts, (base) => ({ ...base, op: 'reconcile', path: normalizeMountPath(target), recursive: opts.recursive }));
+    // The mount root reconciles the whole mount (always recursive: the root has no node of its own).
+    const p = normalizeMountPath(target, { allowRoot: true });
+    return this.start(mountId, opts, (base) => ({ ...base, op: 'reconcile', path: p, recursive: p === '' ? true : opts.recursive }));
   }
 
   /** Handle of a mutation started earlier (by workflow id). */

@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FilestoreError, IncompleteBodyError, PayloadTooLargeError } from '../errors';
+import { FilestoreError, IncompleteBodyError, InternalError, InvalidRequestError, PayloadTooLargeError } from '../errors';
 
 /** What {@link UploadArea.receive} stored. */
 export interface ReceivedUpload {
@@ -45,8 +45,30 @@ export class UploadArea {
   constructor(readonly dir: string) {}
 
   private ensure(): Promise<void> {
-    this.ready ??= fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    this.ready ??= (async () => {
+      await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+      // Uploads wait here as files the workers will commit: a directory others can write (or a
+      // symlink to one) would let them swap what gets committed.
+      const st = await fs.promises.lstat(this.dir);
+      const uid = process.getuid?.();
+      if (!st.isDirectory() || (st.mode & 0o022) !== 0 || (uid !== undefined && st.uid !== uid)) {
+        throw new InternalError(`the upload area ${this.dir} must be a directory (not a symlink) owned by this user and writable by nobody else; fix it or set FILESTORE_UPLOAD_DIR`);
+      }
+    })();
+    this.ready.catch(() => (this.ready = null));
     return this.ready;
+  }
+
+  /**
+   * Refuses an upload area inside a local mount's root or holding one: mount readers could fetch
+   * in-flight uploads, the watcher would report them as drift, and a mutation could rewrite them.
+   */
+  static assertApart(dir: string, mountRoots: readonly string[]): void {
+    const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
+    const clash = mountRoots.find((root) => inside(path.resolve(dir), path.resolve(root)) || inside(path.resolve(root), path.resolve(dir)));
+    if (clash !== undefined) {
+      throw new InvalidRequestError(`the upload area ${dir} and the mount root ${clash} overlap; set FILESTORE_UPLOAD_DIR outside every mount`);
+    }
   }
 
   /**
@@ -81,11 +103,15 @@ export class UploadArea {
       }
       const sha256 = hash.digest('hex');
       const file = path.join(this.dir, `${createHash('sha256').update(opts.workflowId).digest('hex').slice(0, 32)}-${sha256}`);
-      await fs.promises.writeFile(file + SIDECAR_SUFFIX, JSON.stringify({ workflowId: opts.workflowId } satisfies UploadSidecar), { mode: 0o600 });
+      // The sidecar too is written under a fresh part name ('wx': never through something planted) and renamed.
+      const sidecarPart = `${part}${SIDECAR_SUFFIX}`;
+      await fs.promises.writeFile(sidecarPart, JSON.stringify({ workflowId: opts.workflowId } satisfies UploadSidecar), { mode: 0o600, flag: 'wx' });
+      await fs.promises.rename(sidecarPart, file + SIDECAR_SUFFIX);
       await fs.promises.rename(part, file);
       return { file, size, sha256 };
     } catch (err) {
       await fs.promises.rm(part, { force: true });
+      await fs.promises.rm(`${part}${SIDECAR_SUFFIX}`, { force: true });
       throw asBodyError(err);
     }
   }
@@ -98,6 +124,15 @@ export class UploadArea {
   }
 
   /**
+   * Removes an upload file whose own start failed, unless a run of `workflowId` is going: the same
+   * key and content name the same file, so an earlier identical request's run may be reading it
+   * (that run's caller releases it when it ends, or the sweep does).
+   */
+  async releaseUnlessRunning(file: string, workflowId: string, isRunning: (workflowId: string) => Promise<boolean>): Promise<void> {
+    if (!(await isRunning(workflowId))) await this.release(file);
+  }
+
+  /**
    * Removes what crashes left: parts older than `graceMs`, and upload files older than `graceMs`
    * whose run `isRunning` says has ended (or that have no sidecar). Returns how many it removed.
    */
@@ -105,8 +140,19 @@ export class UploadArea {
     await this.ensure();
     let removed = 0;
     const cutoff = Date.now() - graceMs;
-    for (const name of await fs.promises.readdir(this.dir)) {
-      if (name.endsWith(SIDECAR_SUFFIX)) continue;
+    const names = await fs.promises.readdir(this.dir);
+    const present = new Set(names);
+    for (const name of names) {
+      if (name.endsWith(SIDECAR_SUFFIX)) {
+        // A sidecar whose file is gone (a crash between the two removals or the two renames).
+        const orphan = !present.has(name.slice(0, -SIDECAR_SUFFIX.length));
+        const st = orphan ? await fs.promises.lstat(path.join(this.dir, name)).catch(() => null) : null;
+        if (st && st.mtimeMs <= cutoff) {
+          await fs.promises.rm(path.join(this.dir, name), { force: true });
+          removed += 1;
+        }
+        continue;
+      }
       const file = path.join(this.dir, name);
       const st = await fs.promises.lstat(file).catch(() => null);
       if (!st || st.mtimeMs > cutoff) continue;

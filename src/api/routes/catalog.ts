@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { listDriftPage } from '../../catalog/drift';
 import { findJournalEntry, listJournalPage } from '../../catalog/journal';
+import type { JournalRow } from '../../catalog/types';
 import { toFilestoreError } from '../../client/filestore-client';
 import { ForbiddenError, InvalidRequestError, NotFoundError, toErrorInfo } from '../../errors';
 import { DriftQuery, JournalQuery, ListQuery, MountParams, MountPathParams, Problem } from '../../operations/schemas';
@@ -14,6 +15,19 @@ import { principalOf, type ApiApp, type ApiDeps } from '../api-context';
 import { IDEMPOTENCY_KEY_PATTERN } from '../../mutations';
 
 const problems = { '4xx': Problem, '5xx': Problem };
+
+/**
+ * A journal row as the API shows it: a write's source names a file on some host (the upload area,
+ * a caller's disk) or carries inline bytes — neither is a reader's business, so only its kind
+ * (and an inline source's size) remain.
+ */
+function redacted(row: JournalRow): JournalRow {
+  const request = row.request as { source?: { kind?: string; base64?: string } } | null;
+  if (!request?.source) return row;
+  const src = request.source;
+  const source = src.kind === 'inline' && typeof src.base64 === 'string' ? { kind: 'inline', bytes: Buffer.from(src.base64, 'base64').length } : { kind: src.kind };
+  return { ...row, request: { ...request, source } } as JournalRow;
+}
 
 export function registerCatalogRoutes(app: ApiApp, deps: ApiDeps): void {
   const { client, db } = deps;
@@ -81,7 +95,8 @@ export function registerCatalogRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const mountId = scopedMount(principalOf(req), req.query.mount);
-      return listJournalPage(db, { mountId, status: req.query.status, limit: req.query.limit ?? 50, cursor: req.query.cursor });
+      const page = await listJournalPage(db, { mountId, status: req.query.status, limit: req.query.limit ?? 50, cursor: req.query.cursor });
+      return { ...page, entries: page.entries.map(redacted) };
     },
   );
 
@@ -96,7 +111,7 @@ export function registerCatalogRoutes(app: ApiApp, deps: ApiDeps): void {
       if (!row || (visible !== null && !visible.includes(row.mountId) && !(row.targetMountId && visible.includes(row.targetMountId)))) {
         throw new NotFoundError(`journal entry ${JSON.stringify(req.params.idOrKey)}`);
       }
-      return row;
+      return redacted(row);
     },
   );
 

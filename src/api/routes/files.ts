@@ -28,6 +28,9 @@ import { principalOf, type ApiApp, type ApiDeps } from '../api-context';
 import { MUTATION_RESPONSES } from './mutations';
 import type { MutationHandle } from '../../client/mutation-starter';
 
+/** An upload whose body sends nothing for this long is cut. */
+const UPLOAD_IDLE_MS = 120_000;
+
 /** Body types that are never a file's bytes: a browser form posted here by mistake. */
 const FORM_TYPES = /^(multipart\/|application\/x-www-form-urlencoded)/i;
 
@@ -74,11 +77,15 @@ export function registerFileRoutes(app: ApiApp, deps: ApiDeps): void {
         if (!req.raw.complete) body.destroy(new IncompleteBodyError('the client closed the connection mid-upload; nothing was stored'));
       });
       req.raw.once('error', (err: Error) => body.destroy(err));
+      // A body that stops arriving ends the upload (the server itself has no request timeout: a
+      // waiting mutation may take long, an upload that sends nothing may not).
+      req.raw.setTimeout(UPLOAD_IDLE_MS, () => req.raw.destroy(new IncompleteBodyError(`no upload bytes for ${UPLOAD_IDLE_MS / 1000} s; nothing was stored`)));
       const received = await uploads.receive(body, {
         workflowId,
         maxBytes: config.maxFileBytes,
         ...(declared !== undefined && !chunked ? { expectedBytes: Number(declared) } : {}),
       });
+      req.raw.setTimeout(0);
       let handle: MutationHandle;
       try {
         // Bytes past the declared body reach the HTTP parser as a malformed next request, which
@@ -105,8 +112,8 @@ export function registerFileRoutes(app: ApiApp, deps: ApiDeps): void {
           },
         );
       } catch (err) {
-        // Not started: nothing will read it.
-        await uploads.release(received.file).catch(() => undefined);
+        // Not started by this request; an identical earlier one (same key, same content, same file) may have a run reading it.
+        await uploads.releaseUnlessRunning(received.file, workflowId, (id) => client.isRunning(id)).catch(() => undefined);
         throw err;
       }
       // A run that started releases its upload once it has ended (see answerMutation).
@@ -135,7 +142,11 @@ export function registerFileRoutes(app: ApiApp, deps: ApiDeps): void {
       reply.header('etag', version.etag).header('accept-ranges', 'bytes').header('cache-control', 'private, no-cache');
       if (version.meta.mtime) reply.header('last-modified', new Date(version.meta.mtime).toUTCString());
       if (matchesEtag(req.headers['if-none-match'], version.etag)) return reply.code(304).send();
-      const range = parseRange(req.headers.range, size);
+      // If-Range (RFC 9110 §13.1.5): a resumed download gets the rest only of the version it began;
+      // another version answers whole. Strong comparison: a weak tag never matches.
+      const ifRange = req.headers['if-range'];
+      const rangeApplies = ifRange === undefined || (ifRange.trim() === version.etag && !version.etag.startsWith('W/'));
+      const range = rangeApplies ? parseRange(req.headers.range, size) : null;
       reply.header('content-type', 'application/octet-stream');
       if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
       const length = range ? range.end - range.start + 1 : size;
