@@ -37,10 +37,18 @@ if (typeof module_.enableCompileCache === 'function') {
   );
 }
 const cli = require(useBundle ? bundle : entry);
-cli.main(process.argv).then(
+// A verb whose work stalled with nothing left to wait on would otherwise end silently with 0.
+let settled = false;
+process.once('beforeExit', () => {
+  if (settled) return;
+  process.stderr.write('filestore: INTERNAL: the command stopped before it finished (nothing left to wait on)\n');
+  process.exit(1);
+});
+cli.main(process.argv).finally(() => (settled = true)).then(
   () => process.exit(process.exitCode ?? 0),
   (err) => {
     process.stderr.write(`filestore: ${cli.errorLine(err)}\n`);
-    process.exit(1);
+    // One exit code per error class (src/errors.ts ERROR_STATUS, listed in docs/cli.md).
+    process.exit(cli.exitCodeOf(err));
   },
 );

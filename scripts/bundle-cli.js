@@ -13,8 +13,8 @@
  *   dist/src/cli/temporal-client.bundle.js   @temporalio/client, common and proto: loaded only when a
  *                                            verb that starts a mutation connects (a read never does)
  *
- * What long-running verbs load (worker, dev stack, watcher, logger, S3 probe, progress bar) stays
- * out: their actions `require` tsc's compiled files (dist/src/...) when they run.
+ * What long-running verbs load (worker, dev stack, watcher, logger, S3 probe, progress bar, and the
+ * backends `get`/`cat` read through — src/cli/download.ts) stays out: their actions `require` tsc's compiled files (dist/src/...) when they run.
  * The build fails if anything of the worker side ends up inside a bundle, and writes each bundle's
  * metafile (*.meta.json) for test/unit/cli-module-graph.test.ts. bin/filestore.js runs the bundle
  * when it is at least as new as dist/src/cli/main.js, and main.js otherwise.
@@ -28,7 +28,9 @@ const cliDir = path.join(root, 'dist', 'src', 'cli');
 const TEMPORAL_BUNDLE = 'temporal-client.bundle.js';
 
 /** Project modules the CLI loads only inside the action of a long-running or rare verb (source paths). */
-const LAZY_PROJECT_MODULES = [/^src\/worker\.ts$/, /^src\/logger\.ts$/, /^src\/dev\//, /^src\/watcher\//, /^src\/executors\/s3\//, /^src\/cli\/progress\.ts$/];
+const LAZY_PROJECT_MODULES = [/^src\/worker\.ts$/, /^src\/logger\.ts$/, /^src\/dev\//, /^src\/watcher\//, /^src\/executors\/s3\//, /^src\/cli\/progress\.ts$/, /^src\/cli\/download\.ts$/,
+  // The backends (AWS SDK) behind FilestoreClient's reads and `get`/`cat`; the HTTP API process.
+  /^src\/executor-registry\.ts$/, /^src\/executors\/index\.ts$/, /^src\/api\//];
 
 /** Never inside a CLI bundle: the worker side, the watcher, the AWS SDK. */
 const FORBIDDEN_INPUTS = [

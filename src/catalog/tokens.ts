@@ -5,7 +5,7 @@
  * returns the hash either: {@link TokenInfo} is a row without it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { and, asc, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { apiTokens, type ApiTokenRow } from '../../db/schema';
 import { InvalidRequestError, NotFoundError } from '../errors';
@@ -94,6 +94,41 @@ function checkName(name: string): string {
 /** Every token, revoked ones included, oldest first. Never the hashes. */
 export async function listTokens(db: Db): Promise<TokenInfo[]> {
   return db.select(PUBLIC_COLUMNS).from(apiTokens).orderBy(asc(apiTokens.createdAt), asc(apiTokens.id));
+}
+
+/** One page of tokens, oldest first: see {@link listTokenPage}. */
+export interface TokenPage {
+  tokens: TokenInfo[];
+  /** Pass as `cursor` for the next page; null when this page is the last. Opaque. */
+  nextCursor: string | null;
+}
+
+/**
+ * One page of tokens (revoked ones included), oldest first, keyset-paged on (created_at, id); the
+ * cursor names the last token's id, whose created_at is read back from its row.
+ *
+ * @throws InvalidRequestError for a cursor that is not one this function returned.
+ */
+export async function listTokenPage(db: Db, q: { limit?: number; cursor?: string | null } = {}): Promise<TokenPage> {
+  const limit = q.limit ?? 100;
+  let after: string | null = null;
+  if (q.cursor) {
+    try {
+      after = (JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as { t?: unknown }).t as string;
+    } catch {
+      after = null;
+    }
+    if (typeof after !== 'string' || !TOKEN_ID_PATTERN.test(after)) throw new InvalidRequestError('cursor is not one the token listing returned');
+  }
+  const rows = await db
+    .select(PUBLIC_COLUMNS)
+    .from(apiTokens)
+    .where(after === null ? undefined : sql`(${apiTokens.createdAt}, ${apiTokens.id}) > (SELECT t.created_at, t.id FROM ${apiTokens} t WHERE t.id = ${after})`)
+    .orderBy(asc(apiTokens.createdAt), asc(apiTokens.id))
+    .limit(limit + 1);
+  if (rows.length <= limit) return { tokens: rows, nextCursor: null };
+  const tokens = rows.slice(0, limit);
+  return { tokens, nextCursor: Buffer.from(JSON.stringify({ t: tokens[tokens.length - 1]!.id }), 'utf8').toString('base64url') };
 }
 
 /**

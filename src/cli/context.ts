@@ -23,7 +23,7 @@ export interface CommandContext {
    * (temporalHttpUrlOf), without loading @temporalio/client unless that path hands over to gRPC;
    * else the connected FilestoreClient. Same requests, checks and results either way.
    */
-  mutations(): Promise<Pick<MutationStarter, 'put' | 'mkdir' | 'move' | 'copy' | 'remove'>>;
+  mutations(): Promise<Pick<MutationStarter, 'put' | 'mkdir' | 'move' | 'copy' | 'remove' | 'reconcile'>>;
   out(line: string): void;
 }
 

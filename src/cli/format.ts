@@ -2,6 +2,7 @@
 import type { DriftEventRow, JournalRow, MountRow, NodeRow } from '../catalog/types';
 import { InvalidRequestError } from '../errors';
 import type { MutationResult } from '../mutations';
+import type { RunStatus } from './run-status';
 
 /** commander option parser for a positive whole number; anything else is a typed INVALID_REQUEST. */
 export function positiveInt(value: string): number {
@@ -76,6 +77,33 @@ export function formatJournal(rows: JournalRow[]): string {
       j.workflowId,
     ]),
   ]);
+}
+
+/** One journal entry in full: where, what, when, and its request, result or error. */
+export function formatJournalEntry(j: JournalRow): string {
+  const target = j.targetPath !== null ? ` → ${j.targetMountId ?? j.mountId}:${j.targetPath}` : '';
+  const lines = [
+    `id        ${j.id}`,
+    `key       ${j.idempotencyKey}`,
+    `workflow  ${j.workflowId}${j.runId ? ` (run ${j.runId})` : ''}`,
+    `op        ${j.op} ${j.mountId}:${j.path}${target}`,
+    `status    ${j.status}`,
+    `created   ${j.createdAt.toISOString()}`,
+    `completed ${j.completedAt ? j.completedAt.toISOString() : '-'}`,
+    `request   ${JSON.stringify(j.request)}`,
+  ];
+  if (j.result) lines.push(`result    ${JSON.stringify(j.result)}`);
+  if (j.error) lines.push(`error     ${JSON.stringify(j.error)}`);
+  return lines.join('\n');
+}
+
+/** A run's state: its status line, then the result or the error of a closed run. */
+export function formatRunStatus(s: RunStatus): string {
+  const lines = [`workflow  ${s.workflowId} (run ${s.runId})`, `status    ${s.status}`, `started   ${s.startedAt}`];
+  if (s.closedAt) lines.push(`closed    ${s.closedAt}`);
+  if (s.result) lines.push(`result    ${formatResult(s.result)}`);
+  if (s.error) lines.push(`error     ${s.error.code}: ${s.error.message}`);
+  return lines.join('\n');
 }
 
 export function formatResult(r: MutationResult): string {

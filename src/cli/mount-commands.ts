@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { parseS3Url, S3_CANNED_ACLS, S3_SSE_MODES, S3_STORAGE_CLASSES, s3UrlOf } from '../catalog/s3-location';
 import { InvalidRequestError } from '../errors';
 import type { CommandContext } from './context';
-import { formatMounts } from './format';
+import { formatMounts, positiveInt } from './format';
 
 /** Flags of `mount add` (local or S3). */
 interface MountAddFlags {
@@ -50,7 +50,8 @@ export function registerMountCommands(program: Command, ctx: CommandContext): Co
     .option('--read-only', 'refuse every mutation')
     .option('--watch', 'watch the mount for changes made behind Filestore (drift detection)')
     .option('--allow-special-modes', 'local: let mutations keep or set setuid, setgid and sticky bits (off: they are stripped, and refused in an explicit mode)')
-    .action(async (id: string, o: MountAddFlags) => {
+    .option('--json', 'print the registered mount as JSON')
+    .action(async (id: string, o: MountAddFlags & { json?: boolean }) => {
       const [db, { addLocalMount, addS3Mount }] = await Promise.all([ctx.db(), import('../catalog/mounts')]);
       if (o.s3 !== undefined && o.local !== undefined) throw new InvalidRequestError('mount add takes --local <dir> or --s3 <url>, not both');
       if (o.s3 !== undefined) {
@@ -74,6 +75,7 @@ export function registerMountCommands(program: Command, ctx: CommandContext): Co
           // A typo'd bucket or bad credentials fail here, with nothing registered.
           probe: o.probe === false ? undefined : async (spec) => (await import('../executors/s3/s3-probe')).probeS3Mount(spec, defaults),
         });
+        if (o.json) return out(JSON.stringify(row));
         out(`mount ${row.id} → ${s3UrlOf({ bucket: row.bucket!, prefix: row.prefix ?? '' })}${row.endpoint ? ` at ${row.endpoint}` : ''}${row.options.readOnly ? ' (read-only)' : ''}`);
         return;
       }
@@ -81,6 +83,7 @@ export function registerMountCommands(program: Command, ctx: CommandContext): Co
       const s3Only = (['endpoint', 'region', 'pathStyle', 'profile', 'storageClass', 'acl', 'sse', 'kmsKeyId'] as const).filter((k) => o[k] !== undefined);
       if (s3Only.length > 0) throw new InvalidRequestError(`--${s3Only[0].replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)} applies to --s3 mounts only`);
       const row = await addLocalMount(db, { id, rootPath: path.resolve(o.local), readOnly: o.readOnly, watch: o.watch, allowSpecialModes: o.allowSpecialModes });
+      if (o.json) return out(JSON.stringify(row));
       out(`mount ${row.id} → ${row.rootPath}${row.options.readOnly ? ' (read-only)' : ''}`);
     });
 
@@ -89,18 +92,29 @@ export function registerMountCommands(program: Command, ctx: CommandContext): Co
     .description(
       "(re)write a local mount's identity marker into its root — run it ONLY on the host whose disk is the mount: workers serve a mount only where its marker is",
     )
-    .action(async (id: string) => {
+    .option('--json', 'print the mount as JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
       const [db, { markLocalMount }] = await Promise.all([ctx.db(), import('../catalog/mounts')]);
       const row = await markLocalMount(db, id);
+      if (o.json) return out(JSON.stringify(row));
       out(`mount ${row.id} → ${row.rootPath}: identity marker written`);
     });
 
   mount
     .command('ls')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      const rows = await (await ctx.reader()).listMounts();
-      out(o.json ? JSON.stringify(rows) : formatMounts(rows));
+    .description('the mounts, by id, one page at a time')
+    .option('--limit <n>', 'mounts per page', positiveInt, 1000)
+    .option('--cursor <cursor>', 'continue where the previous page ended (its "next cursor")')
+    .option('--json', 'print JSON: {"mounts": [...], "nextCursor": "…" | null}')
+    .action(async (o: { json?: boolean; limit: number; cursor?: string }) => {
+      // Mounts are few (a catalog holds tens, not millions): one query, paged here by id.
+      const after = o.cursor === undefined ? undefined : decodeMountCursor(o.cursor);
+      const rows = (await (await ctx.reader()).listMounts()).filter((m) => after === undefined || m.id > after);
+      const page = rows.slice(0, o.limit);
+      const nextCursor = rows.length > o.limit ? Buffer.from(JSON.stringify({ m: page[page.length - 1].id }), 'utf8').toString('base64url') : null;
+      if (o.json) return out(JSON.stringify({ mounts: page, nextCursor }));
+      out(formatMounts(page));
+      if (nextCursor) out(`next cursor: ${nextCursor}  (filestore mount ls --limit ${o.limit} --cursor ${nextCursor})`);
     });
 
   mount
@@ -112,7 +126,8 @@ export function registerMountCommands(program: Command, ctx: CommandContext): Co
     .option('--no-read-only', 'allow mutations again')
     .option('--allow-special-modes', 'let mutations keep or set setuid, setgid and sticky bits')
     .option('--no-allow-special-modes', 'strip them again (and refuse them in an explicit mode)')
-    .action(async (id: string, o: { watch?: boolean; readOnly?: boolean; allowSpecialModes?: boolean }) => {
+    .option('--json', 'print the changed mount as JSON')
+    .action(async (id: string, o: { watch?: boolean; readOnly?: boolean; allowSpecialModes?: boolean; json?: boolean }) => {
       const patch: { watch?: boolean; readOnly?: boolean; allowSpecialModes?: boolean } = {};
       if (o.watch !== undefined) patch.watch = o.watch;
       if (o.readOnly !== undefined) patch.readOnly = o.readOnly;
@@ -122,8 +137,19 @@ export function registerMountCommands(program: Command, ctx: CommandContext): Co
       }
       const [db, { setMountOptions }] = await Promise.all([ctx.db(), import('../catalog/mounts')]);
       const row = await setMountOptions(db, id, patch);
-      out(formatMounts([row]));
+      out(o.json ? JSON.stringify(row) : formatMounts([row]));
     });
 
   return mount;
+}
+
+/** The mount id a `mount ls` cursor continues after. */
+function decodeMountCursor(cursor: string): string {
+  try {
+    const body = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { m?: unknown };
+    if (typeof body?.m === 'string') return body.m;
+  } catch {
+    // Falls through to the typed refusal.
+  }
+  throw new InvalidRequestError('cursor is not one `mount ls` returned');
 }

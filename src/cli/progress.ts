@@ -1,7 +1,7 @@
 /**
- * The progress bar of a long `filestore put`: polls the mutation's heartbeat details (bytes done,
- * see MutationHandle.progress) while waiting for its result. Only on a TTY, never with --json:
- * scripts get clean output.
+ * Progress bars of long transfers, on stderr: `put`/`cp`/`mv` poll the mutation's heartbeat details
+ * (bytes done, see MutationHandle.progress) while waiting for its result; `get` counts the bytes it
+ * writes. Whether to draw one at all is progress-mode.ts's call (a TTY, no --json, --progress).
  */
 import { SingleBar, Presets } from 'cli-progress';
 import type { MutationHandle, MutationResult } from '../client';
@@ -9,18 +9,35 @@ import type { MutationHandle, MutationResult } from '../client';
 /** How often the bar asks Temporal for the pending activity's details. */
 const POLL_MS = 500;
 
-/**
- * Waits for `handle`'s result, drawing a bar of `totalBytes` on `stream` meanwhile. Progress
- * lookups that fail (a server hiccup) only skip a frame; the result decides the outcome.
- */
-export async function resultWithProgress(handle: MutationHandle, totalBytes: number, stream: NodeJS.WriteStream = process.stderr): Promise<MutationResult> {
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+/** A bar of `totalBytes` on `stream`; `update(done)` moves it, `stop()` clears it. */
+export function byteBar(label: string, totalBytes: number, stream: NodeJS.WriteStream = process.stderr): { update(done: number): void; stop(): void } {
   const bar = new SingleBar(
-    { stream, format: 'uploading [{bar}] {percentage}% | {done} / {size} | {speed}', hideCursor: true, clearOnComplete: true, fps: 4 },
+    // noTTYOutput: --progress forces a bar on a pipe too (redrawn as lines rather than in place).
+    { stream, format: `${label} [{bar}] {percentage}% | {done} / {size} | {speed}`, hideCursor: true, clearOnComplete: true, fps: 4, noTTYOutput: true, notTTYSchedule: 2000 },
     Presets.shades_classic,
   );
   const started = Date.now();
-  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   bar.start(totalBytes, 0, { done: mib(0), size: mib(totalBytes), speed: '' });
+  return {
+    update(done: number) {
+      const secs = (Date.now() - started) / 1000;
+      const shown = Math.min(done, totalBytes);
+      bar.update(shown, { done: mib(shown), size: mib(totalBytes), speed: secs > 0 ? `${mib(shown / secs)}/s` : '' });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/**
+ * Waits for `handle`'s result, drawing a bar of `totalBytes` on `stream` meanwhile. Progress
+ * lookups that fail (a server hiccup) only skip a frame; the result decides the outcome.
+ *
+ * @param label - what the bar says it does (`uploading`, `copying`, `moving`).
+ */
+export async function resultWithProgress(handle: MutationHandle, totalBytes: number, label = 'uploading', stream: NodeJS.WriteStream = process.stderr): Promise<MutationResult> {
+  const bar = byteBar(label, totalBytes, stream);
   let stopped = false;
   const poll = async () => {
     while (!stopped) {
@@ -28,14 +45,13 @@ export async function resultWithProgress(handle: MutationHandle, totalBytes: num
       if (stopped) break;
       const p = await handle.progress().catch(() => null);
       if (!p || stopped) continue;
-      const secs = (Date.now() - started) / 1000;
-      bar.update(Math.min(p.bytes, totalBytes), { done: mib(p.bytes), size: mib(totalBytes), speed: secs > 0 ? `${mib(p.bytes / secs)}/s` : '' });
+      bar.update(p.bytes);
     }
   };
   const polling = poll();
   try {
     const result = await handle.result();
-    bar.update(totalBytes, { done: mib(totalBytes), size: mib(totalBytes), speed: '' });
+    bar.update(totalBytes);
     return result;
   } finally {
     stopped = true;

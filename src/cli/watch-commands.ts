@@ -24,13 +24,20 @@ export function registerWatchCommands(program: Command, ctx: CommandContext): vo
     .command('drift')
     .description('changes detected behind Filestore')
     .command('ls')
+    .description('drift events, newest first, one page at a time')
     .option('--mount <id>', 'only this mount')
     .option('--all', 'include resolved events')
-    .option('--limit <n>', 'most recent n events', positiveInt, 100)
-    .option('--json', 'print JSON')
-    .action(async (o: { mount?: string; all?: boolean; limit: number; json?: boolean }) => {
-      const [db, { listDriftEvents }] = await Promise.all([ctx.db(), import('../catalog/drift')]);
-      const rows = await listDriftEvents(db, { mountId: o.mount, all: o.all, limit: o.limit });
-      ctx.out(o.json ? JSON.stringify(rows) : formatDrift(rows));
+    .option('--limit <n>', 'events per page', positiveInt, 100)
+    .option('--cursor <cursor>', 'continue where the previous page ended (its "next cursor")')
+    .option('--json', 'print JSON: {"events": [...], "nextCursor": "…" | null}')
+    .action(async (o: { mount?: string; all?: boolean; limit: number; cursor?: string; json?: boolean }) => {
+      const [db, { listDriftPage }] = await Promise.all([ctx.db(), import('../catalog/drift')]);
+      const page = await listDriftPage(db, { mountId: o.mount, all: o.all, limit: o.limit, cursor: o.cursor });
+      if (o.json) return ctx.out(JSON.stringify(page));
+      ctx.out(formatDrift(page.events));
+      if (page.nextCursor) {
+        const again = ['filestore drift ls', ...(o.mount ? [`--mount ${o.mount}`] : []), ...(o.all ? ['--all'] : []), `--limit ${o.limit}`, `--cursor ${page.nextCursor}`];
+        ctx.out(`next cursor: ${page.nextCursor}  (${again.join(' ')})`);
+      }
     });
 }

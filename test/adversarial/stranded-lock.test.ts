@@ -97,7 +97,7 @@ test('undo impossible: FAILED with compensationIncomplete, nodes INCONSISTENT, s
   } finally {
     process.env = saved;
   }
-  const listed = JSON.parse(lines.join('\n')) as Array<{ id: string; error: { details?: { compensationIncomplete?: boolean } } }>;
+  const listed = (JSON.parse(lines.join('\n')) as { entries: Array<{ id: string; error: { details?: { compensationIncomplete?: boolean } } }> }).entries;
   expect(listed.find((e) => e.id === entry.id)?.error.details?.compensationIncomplete).toBe(true);
 
   // The lock is gone: the same path (forced past INCONSISTENT) and its parent are mutable again.

@@ -41,7 +41,7 @@ test('mount add / mount ls', async () => {
   expect(added).toMatchObject({ code: 0 });
   expect(added.stdout).toContain('mount files →');
   const ls = await cli('mount', 'ls', '--json');
-  expect(JSON.parse(ls.stdout)).toEqual([expect.objectContaining({ id: 'files', kind: 'local', rootPath: await fs.realpath(dir) })]);
+  expect(JSON.parse(ls.stdout)).toEqual({ mounts: [expect.objectContaining({ id: 'files', kind: 'local', rootPath: await fs.realpath(dir) })], nextCursor: null });
   const dup = await cli('mount', 'add', 'files', '--local', dir);
   expect(dup.code).not.toBe(0);
   expect(dup.stderr.trim()).toBe('filestore: MOUNT_EXISTS: a mount named "files" already exists');
@@ -74,7 +74,7 @@ test('put, stat, ls, mkdir, cp, mv, rm and journal ls', async () => {
   expect(JSON.parse(rm.stdout)).toMatchObject({ status: 'COMMITTED', op: 'delete', path: 'docs' });
   await expect(fs.stat(path.join(dir, 'docs'))).rejects.toMatchObject({ code: 'ENOENT' });
 
-  const journal = JSON.parse((await cli('journal', 'ls', '--json')).stdout) as Array<{ op: string; status: string }>;
+  const journal = (JSON.parse((await cli('journal', 'ls', '--json')).stdout) as { entries: Array<{ op: string; status: string }> }).entries;
   expect(journal.map((j) => j.op)).toEqual(['delete', 'move', 'copy', 'mkdir', 'write']);
   expect(journal.every((j) => j.status === 'COMMITTED')).toBe(true);
 });
@@ -121,8 +121,9 @@ test('rm of an INCONSISTENT node is refused with one clear line; --force commits
     .where(and(eq(nodes.mountId, 'files'), eq(nodes.path, 'drifted')));
 
   const refused = await cli('rm', 'files:drifted');
-  expect(refused.code).not.toBe(0);
-  expect(refused.stderr.trim()).toMatch(/^filestore: INCONSISTENT_NODE: files:drifted changed outside Filestore .*pass force$/);
+  expect(refused.code).toBe(7); // INCONSISTENT_NODE's exit code (docs/cli.md)
+  // The message names the command that resolves it.
+  expect(refused.stderr.trim()).toMatch(/^filestore: INCONSISTENT_NODE: files:drifted changed outside Filestore .*`filestore reconcile files:drifted`.*pass force\)?$/);
   expect(await fs.stat(path.join(dir, 'drifted'))).toBeTruthy();
 
   const forced = await cli('rm', 'files:drifted', '--force', '--json');

@@ -50,7 +50,7 @@ test('a file made by hand shows up in `drift ls`, and the watcher exports its me
     'the drift event',
     async () => {
       const res = await cli('drift', 'ls', '--json');
-      const rows = JSON.parse(res.stdout) as Array<{ mountId: string; path: string; kind: string }>;
+      const rows = (JSON.parse(res.stdout) as { events: Array<{ mountId: string; path: string; kind: string }> }).events;
       return rows.length > 0 ? rows : null;
     },
     15_000,
@@ -73,18 +73,18 @@ test('a file made by hand shows up in `drift ls`, and the watcher exports its me
 test('mount set toggles watching; the watcher drops and picks up the mount', async () => {
   const off = await cli('mount', 'set', 'seen', '--no-watch');
   expect(off.code).toBe(0);
-  expect(JSON.parse((await cli('mount', 'ls', '--json')).stdout)[0].options).toMatchObject({ watch: false });
+  expect(JSON.parse((await cli('mount', 'ls', '--json')).stdout).mounts[0].options).toMatchObject({ watch: false });
   // Unwatched: a new file is not reported.
   await new Promise((r) => setTimeout(r, 1500));
   await fs.writeFile(path.join(dir, 'unseen.txt'), 'not watched');
   await new Promise((r) => setTimeout(r, 2500));
-  expect((JSON.parse((await cli('drift', 'ls', '--json')).stdout) as Array<{ path: string }>).map((e) => e.path)).toEqual(['by-hand.txt']);
+  expect((JSON.parse((await cli('drift', 'ls', '--json')).stdout) as { events: Array<{ path: string }> }).events.map((e) => e.path)).toEqual(['by-hand.txt']);
 
   // Watched again: the startup scan of the mount finds what changed meanwhile.
   expect((await cli('mount', 'set', 'seen', '--watch')).code).toBe(0);
   await waitFor(
     'unseen.txt found by the rescan',
-    async () => (JSON.parse((await cli('drift', 'ls', '--json')).stdout) as Array<{ path: string }>).some((e) => e.path === 'unseen.txt'),
+    async () => (JSON.parse((await cli('drift', 'ls', '--json')).stdout) as { events: Array<{ path: string }> }).events.some((e) => e.path === 'unseen.txt'),
     15_000,
   );
   const bad = await cli('mount', 'set', 'seen');

@@ -116,7 +116,7 @@ test('no HTTP API at the URL: the start is made over gRPC, with the same result'
   expect((await fs.stat(path.join(root, 'fallback/dir'))).isDirectory()).toBe(true);
 });
 
-test('filestore put and rm (the CLI, over the HTTP API) print the committed results and exit 0; a refusal exits 1 with its code', async () => {
+test('filestore put and rm (the CLI, over the HTTP API) print the committed results and exit 0; a refusal exits with its code\'s exit code (ERROR_STATUS)', async () => {
   const src = path.join(stack.tmp, 'cli-http.txt');
   await fs.writeFile(src, 'from the cli');
   const env = stackEnv(stack.config);
@@ -124,7 +124,7 @@ test('filestore put and rm (the CLI, over the HTTP API) print the committed resu
   const put = await run(process.execPath, [FILESTORE_BIN, 'put', src, 'docs:cli/file.txt', '--json'], { env });
   expect(JSON.parse(put.stdout.trim().split('\n').at(-1)!)).toMatchObject({ status: 'COMMITTED', path: 'cli/file.txt', bytesWritten: 12 });
   const refused = await run(process.execPath, [FILESTORE_BIN, 'put', src, 'docs:cli/file.txt'], { env }).catch((e: { code: number; stderr: string }) => e);
-  expect((refused as { code: number }).code).toBe(1);
+  expect((refused as { code: number }).code).toBe(5); // ALREADY_EXISTS
   expect((refused as { stderr: string }).stderr).toMatch(/ALREADY_EXISTS/);
   await run(process.execPath, [FILESTORE_BIN, 'rm', 'docs:cli/file.txt'], { env });
   expect((await stack.client.getNode('docs', 'cli/file.txt'))?.state ?? 'DELETED').toBe('DELETED');

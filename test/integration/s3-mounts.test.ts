@@ -243,7 +243,7 @@ describe('filestore mount add --s3 / mount ls', () => {
     const ls = await cli('mount', 'ls');
     const line = ls.out.join('\n').split('\n').find((l) => l.startsWith('cli-s3 '));
     expect(line).toMatch(new RegExp(`^cli-s3\\s+s3\\s+s3://${bucket.bucket}/team/docs\\s+endpoint=${bucket.endpoint.replace(/[.]/g, '\\.')},readOnly,sse=AES256,storageClass=STANDARD_IA$`));
-    const json = JSON.parse((await cli('mount', 'ls', '--json')).out[0]) as Array<Record<string, unknown>>;
+    const json = (JSON.parse((await cli('mount', 'ls', '--json')).out[0]) as { mounts: Array<Record<string, unknown>> }).mounts;
     expect(json.find((m) => m.id === 'cli-s3')).toMatchObject({ kind: 's3', bucket: bucket.bucket, prefix: 'team/docs', endpoint: bucket.endpoint, options: { storageClass: 'STANDARD_IA', sse: 'AES256' } });
   });
 

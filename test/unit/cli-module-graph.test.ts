@@ -157,6 +157,19 @@ describe.each<Entry>(['bin', 'modules'])('started as %s', (entry) => {
     expect(offenders(modules, NEVER_FOR_READS)).toEqual([]);
   }, 60_000);
 
+  test.each([['get', ['get', 'docs:q3.pdf', path.join(os.tmpdir(), 'filestore-graph-never-written.pdf')]], ['cat', ['cat', 'docs:q3.pdf']]])(
+    'filestore %s (a read through the backends) loads the backends but not Temporal, the worker, the dev stack or the watcher',
+    async (_name, args) => {
+      const { modules, stderr, code } = await modulesOf(entry, ...args);
+      expect(code).not.toBe(0);
+      expect(stderr).toMatch(/ECONNREFUSED|connect/);
+      // The backends are what it reads through: they load, inside the action.
+      expect(modules.some((m) => /\/dist\/src\/executor-registry\.js$/.test(m))).toBe(true);
+      expect(offenders(modules, NEVER_FOR_READS.filter(([what]) => !['the AWS SDK', 'the backends', 'prom-client'].includes(what)))).toEqual([]);
+    },
+    60_000,
+  );
+
   test('filestore --help loads neither the catalog nor Temporal', async () => {
     const { modules, code } = await modulesOf(entry, '--help');
     expect(code).toBe(0);
