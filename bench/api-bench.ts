@@ -30,7 +30,7 @@ import { ENV_NAMES, uploadDirOf } from '../src/config';
 import { stopChild } from '../src/dev/child-process';
 import { stackEnv } from '../test/helpers/cli';
 import { createBenchStack, type BenchStack } from './bench-stack';
-import { emitReport, intEnv, log, now, pool } from './bench-util';
+import { emitReport, intEnv, log, now, pool, runMain } from './bench-util';
 import { MEDIUM_BYTES, PUT_DIRS, READ_KINDS, READ_MEDIUM, READ_SMALL, SMALL_BYTES, planOps, readFile, runApiOp, runStaticOp, type ApiTarget, type Op, type OpResult } from './api-bench-ops';
 import { byKind, errorSamples, renderReport, runFigures, type ApiBenchFigures } from './api-bench-report';
 
@@ -161,7 +161,4 @@ async function main(): Promise<void> {
   await emitReport(out);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench: failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+runMain(main);

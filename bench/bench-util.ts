@@ -60,3 +60,11 @@ export async function emitReport(out: string): Promise<void> {
   if (process.env.BENCH_REPORT_FILE) await (await import('node:fs/promises')).writeFile(process.env.BENCH_REPORT_FILE, out);
   else process.stdout.write(out);
 }
+
+/** Runs a benchmark's main: a failure prints its stack on stderr and exits 1. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((err: Error) => {
+    process.stderr.write(`bench: failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
+}

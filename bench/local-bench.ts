@@ -28,7 +28,7 @@
  * With BENCH_REPORT_FILE set (scripts/bench.sh does) the report goes to that file instead, so the
  * dev server's banner, which it prints on the stdout it inherits, stays out of it.
  */
-import { emitReport } from './bench-util';
+import { emitReport, runMain } from './bench-util';
 import { createBenchStack, log } from './bench-stack';
 import { benchCli } from './local-bench-cli';
 import { benchLarge, LARGE_BYTES } from './local-bench-large';
@@ -62,7 +62,4 @@ async function main(): Promise<void> {
   await emitReport(out);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench: failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -32,7 +32,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { emitReport, log, MiB, now } from './bench-util';
+import { emitReport, log, MiB, now, runMain } from './bench-util';
 import { benchLarge, round, S3_BYTES, S3_ROUNDS } from './s3-bench-large';
 import { startCountingProxy } from './s3-bench-proxy';
 import { findRclone } from './s3-bench-tools';
@@ -98,7 +98,4 @@ async function main(): Promise<void> {
   await emitReport(out);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench: failed: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -34,7 +34,8 @@ export function isOffloaded(outcome: MutationOutcome): outcome is MutationOutcom
   return outcome.upsertedRef !== undefined;
 }
 
-async function writeMetas(db: DbOrTx, journalId: string, metas: NodeMeta[]): Promise<void> {
+/** Adds (or replaces, per path) node metadata in a transaction's stored outcome, in chunks. */
+export async function writeMetas(db: DbOrTx, journalId: string, metas: NodeMeta[]): Promise<void> {
   for (let i = 0; i < metas.length; i += WRITE_CHUNK) {
     const chunk = JSON.stringify(metas.slice(i, i + WRITE_CHUNK));
     await db.execute(sql`

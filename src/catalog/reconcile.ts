@@ -8,11 +8,8 @@
  */
 import { sql } from 'drizzle-orm';
 import type { NodeMeta } from '../executors/executor';
-import { dropOutcome, type DbOrTx } from './outcomes';
+import { dropOutcome, writeMetas, type DbOrTx } from './outcomes';
 import { belowPattern } from './subtree';
-
-/** Rows per INSERT into outcome_nodes (one jsonb parameter each). */
-const WRITE_CHUNK = 2000;
 
 /** Columns a snapshot copies from a changed `nodes` row (the CTE `changed`). */
 const SNAPSHOT_INSERT = sql.raw(`
@@ -58,13 +55,7 @@ export async function clearCaptured(db: DbOrTx, journalId: string): Promise<void
 
 /** Adds captured backend metadata to the reconcile's stored outcome (idempotent per path). */
 export async function storeCaptured(db: DbOrTx, journalId: string, metas: NodeMeta[]): Promise<void> {
-  for (let i = 0; i < metas.length; i += WRITE_CHUNK) {
-    const chunk = JSON.stringify(metas.slice(i, i + WRITE_CHUNK));
-    await db.execute(sql`
-      INSERT INTO outcome_nodes (journal_id, path, meta)
-      SELECT ${journalId}::uuid, e->>'path', e FROM jsonb_array_elements(${chunk}::jsonb) AS e
-      ON CONFLICT (journal_id, path) DO UPDATE SET meta = excluded.meta`);
-  }
+  await writeMetas(db, journalId, metas);
 }
 
 /** How many captured rows the reconcile's stored outcome holds. */
