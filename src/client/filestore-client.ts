@@ -19,7 +19,7 @@ import { addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/m
 import type { JournalRow, NodeRow } from '../catalog/types';
 import { loadConfig, uploadDirOf, type Config } from '../config';
 import { errorFromInfo, FilestoreError, IdempotencyKeyReusedError, InvalidRequestError, type ErrorInfo } from '../errors';
-import { openFile, statFile, type FileReaderDeps, type FileVersion } from '../operations/read-file';
+import { openCurrentFile, type FileReaderDeps, type FileVersion } from '../operations/read-file';
 import { UploadArea } from '../operations/upload-area';
 import { mutationWorkflowId, type MutationRequest, type MutationResult } from '../mutations';
 import { SEARCH_ATTRIBUTES } from '../search-attributes';
@@ -135,10 +135,14 @@ export class FilestoreClient {
    */
   async openRead(mountId: string, filePath: string, opts: { range?: { start: number; end?: number }; signal?: AbortSignal } = {}): Promise<{ version: FileVersion; stream: Readable }> {
     const deps = await this.readerDeps();
-    const version = await statFile(deps, mountId, filePath);
-    const end = Math.min(opts.range?.end ?? version.meta.size - 1, version.meta.size - 1);
-    const range = opts.range ? { start: opts.range.start, end } : undefined;
-    return { version, stream: await openFile(deps, version, range, opts.signal) };
+    const { version, stream } = await openCurrentFile(
+      deps,
+      mountId,
+      filePath,
+      (v) => (opts.range ? { range: { start: opts.range.start, end: Math.min(opts.range.end ?? v.meta.size - 1, v.meta.size - 1) } } : {}),
+      opts.signal,
+    );
+    return { version, stream: stream! };
   }
 
   /** A whole file's content (for files that fit in memory; stream larger ones with {@link FilestoreClient.openRead}). */

@@ -45,6 +45,13 @@ export interface ReadOptions {
   /** Byte range to read, `end` inclusive (as HTTP Range); absent reads the whole file. */
   range?: { start: number; end?: number };
   signal?: AbortSignal;
+  /**
+   * The version the caller stat'ed: open that version or refuse with PRECONDITION_FAILED, so a
+   * read never pairs one version's metadata (ETag, length) with another's bytes. Local: the
+   * opened file's identity (`dev:ino`), size and mtime must be these; S3: GetObject If-Match its ETag
+   * (and its version id where there is one).
+   */
+  expect?: Pick<NodeMeta, 'identity' | 'size' | 'mtime' | 'etag' | 'versionId'>;
 }
 
 /** Metadata of one node as the backend reports it (what the catalog records). */

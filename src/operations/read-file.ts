@@ -9,7 +9,7 @@ import type { Db } from '../../db/client';
 import { getMount } from '../catalog/mounts';
 import { nodeAt } from '../catalog/nodes';
 import type { NodeRow } from '../catalog/types';
-import { IsADirectoryError, NotFoundError, RangeNotSatisfiableError } from '../errors';
+import { IsADirectoryError, NotFoundError, RangeNotSatisfiableError, SourceChangedError } from '../errors';
 import type { ExecutorRegistry } from '../executor-registry';
 import type { NodeMeta } from '../executors/executor';
 import { normalizeMountPath } from '../paths';
@@ -60,14 +60,50 @@ function etagOf(meta: NodeMeta, node: NodeRow | null): string {
     node.kind === 'file' &&
     node.sha256 !== null &&
     Number(node.size) === meta.size &&
-    (meta.sha256 ? meta.sha256 === node.sha256 : node.mtime !== null && new Date(node.mtime).getTime() === mtime);
+    // S3: the object's own ETag (and version) must be the committed one — a stored sha256 header is
+    // only the writer's claim, and LastModified has one-second steps. Local: size and mtime.
+    (meta.etag
+      ? meta.etag === node.etag && (meta.versionId ?? null) === (node.versionId ?? null)
+      : node.mtime !== null && new Date(node.mtime).getTime() === mtime);
   return committed ? `"${node.sha256}"` : `W/"${meta.size}-${mtime}"`;
 }
 
-/** Opens a stream of `version` (its `range` only when given; `range.end` inclusive). */
+/**
+ * Opens a stream of exactly `version` (its `range` only when given; `range.end` inclusive):
+ * PRECONDITION_FAILED when the file is another version by now — stat it again and retry (see
+ * {@link openCurrentFile}).
+ */
 export async function openFile(deps: FileReaderDeps, version: FileVersion, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
   const executor = await deps.executors.get(version.mountId);
-  return executor.openRead(version.path, { ...(range ? { range } : {}), ...(signal ? { signal } : {}) });
+  return executor.openRead(version.path, { ...(range ? { range } : {}), ...(signal ? { signal } : {}), expect: version.meta });
+}
+
+/** How often a read re-stats a file that keeps changing between its stat and its open. */
+const OPEN_ATTEMPTS = 3;
+
+/**
+ * Stats `mountId:filePath` and opens that version, re-stating when it changed in between;
+ * `prepare` sees each version before it is opened (the HTTP route answers 304 or sets headers
+ * there) and may return null to open nothing. SOURCE_CHANGED when it changed on every attempt.
+ */
+export async function openCurrentFile(
+  deps: FileReaderDeps,
+  mountId: string,
+  filePath: string,
+  prepare: (version: FileVersion) => { range?: ByteRange } | null,
+  signal?: AbortSignal,
+): Promise<{ version: FileVersion; stream: Readable | null }> {
+  for (let attempt = 1; ; attempt++) {
+    const version = await statFile(deps, mountId, filePath);
+    const plan = prepare(version);
+    if (plan === null) return { version, stream: null };
+    try {
+      return { version, stream: await openFile(deps, version, plan.range, signal) };
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'PRECONDITION_FAILED') throw err;
+      if (attempt >= OPEN_ATTEMPTS) throw new SourceChangedError(`${mountId}:${version.path} kept changing while it was opened; try again`, { mountId, path: version.path });
+    }
+  }
 }
 
 /**

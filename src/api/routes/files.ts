@@ -19,7 +19,7 @@ import { getMount } from '../../catalog/mounts';
 import { InvalidRequestError, LengthRequiredError, ReadOnlyMountError, UnsupportedMediaTypeError, IncompleteBodyError } from '../../errors';
 import { httpDownloadBytes, httpUploadBytes } from '../../metrics';
 import { mutationWorkflowId } from '../../mutations';
-import { openFile, parseRange, statFile } from '../../operations/read-file';
+import { openCurrentFile, parseRange } from '../../operations/read-file';
 import { DeleteQuery, MountPathParams, MutationHeaders, Problem, PutQuery } from '../../operations/schemas';
 import { normalizeMountPath } from '../../paths';
 import { authorize } from '../auth';
@@ -137,26 +137,42 @@ export function registerFileRoutes(app: ApiApp, deps: ApiDeps): void {
     handler: async (req, reply) => {
       const mountId = req.params.mount;
       authorize(principalOf(req), { mountId, write: false });
-      const version = await statFile({ db: deps.db, executors: deps.executors }, mountId, req.params['*']);
-      const size = version.meta.size;
-      reply.header('etag', version.etag).header('accept-ranges', 'bytes').header('cache-control', 'private, no-cache');
-      if (version.meta.mtime) reply.header('last-modified', new Date(version.meta.mtime).toUTCString());
-      if (matchesEtag(req.headers['if-none-match'], version.etag)) return reply.code(304).send();
-      // If-Range (RFC 9110 §13.1.5): a resumed download gets the rest only of the version it began;
-      // another version answers whole. Strong comparison: a weak tag never matches.
-      const ifRange = req.headers['if-range'];
-      const rangeApplies = ifRange === undefined || (ifRange.trim() === version.etag && !version.etag.startsWith('W/'));
-      const range = rangeApplies ? parseRange(req.headers.range, size) : null;
-      reply.header('content-type', 'application/octet-stream');
-      if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
-      const length = range ? range.end - range.start + 1 : size;
-      reply.header('content-length', String(length));
-      if (req.method === 'HEAD' || length === 0) return reply.send();
       const abort = new AbortController();
       req.raw.once('close', () => abort.abort());
-      const stream = await openFile({ db: deps.db, executors: deps.executors }, version, range ?? undefined, abort.signal);
-      // Count what goes out, and never let a file that changed between stat and open be sent under
-      // the stat's length and ETag: a surplus or a shortfall cuts the connection instead.
+      let length = 0;
+      // The version's headers, then that very version opened (re-stated if it changed in between):
+      // an ETag and a length are never sent with another version's bytes.
+      const { stream } = await openCurrentFile(
+        { db: deps.db, executors: deps.executors },
+        mountId,
+        req.params['*'],
+        (version) => {
+          const size = version.meta.size;
+          reply.header('etag', version.etag).header('accept-ranges', 'bytes').header('cache-control', 'private, no-cache');
+          if (version.meta.mtime) reply.header('last-modified', new Date(version.meta.mtime).toUTCString());
+          if (matchesEtag(req.headers['if-none-match'], version.etag)) {
+            reply.code(304);
+            return null;
+          }
+          // If-Range (RFC 9110 §13.1.5): a resumed download gets the rest only of the version it
+          // began; another version answers whole. Strong comparison: a weak tag never matches.
+          const ifRange = req.headers['if-range'];
+          const rangeApplies = ifRange === undefined || (ifRange.trim() === version.etag && !version.etag.startsWith('W/'));
+          const range = rangeApplies ? parseRange(req.headers.range, size) : null;
+          reply.header('content-type', 'application/octet-stream');
+          if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
+          else reply.code(200).removeHeader('content-range');
+          length = range ? range.end - range.start + 1 : size;
+          reply.header('content-length', String(length));
+          if (req.method === 'HEAD' || length === 0) return null;
+          return range ? { range } : {};
+        },
+        abort.signal,
+      );
+      if (!stream) return reply.send();
+      // Count what goes out: a file written in place while it streams (same inode, so the open's
+      // check passed) must not complete under the announced length — a surplus or a shortfall cuts
+      // the connection instead.
       let sent = 0;
       const guard = new Transform({
         transform(chunk: Buffer, _e, done) {

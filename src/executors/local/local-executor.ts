@@ -20,6 +20,7 @@ import {
   MountUnavailableError,
   NotADirectoryError,
   NotFoundError,
+  PreconditionFailedError,
   ReadOnlyMountError,
 } from '../../errors';
 import { bytesWritten, timeExecutor } from '../../metrics';
@@ -166,6 +167,12 @@ export class LocalExecutor implements Executor {
         const st = await fh.stat();
         if (st.isDirectory()) throw new IsADirectoryError(q(rel), { path: rel });
         if (!st.isFile()) throw new InvalidRequestError(`${q(rel)} is not a regular file`, { path: rel });
+        if (opts.expect) {
+          const opened = nodeMetaFromStats(rel, await fh.stat({ bigint: true }));
+          if (opened.identity !== opts.expect.identity || opened.size !== opts.expect.size || opened.mtime !== opts.expect.mtime) {
+            throw new PreconditionFailedError(q(rel), { path: rel, reason: 'not the version that was stat-ed' });
+          }
+        }
         const start = opts.range?.start ?? 0;
         const end = opts.range?.end;
         if (!Number.isInteger(start) || start < 0 || (end !== undefined && (!Number.isInteger(end) || end < start))) {

@@ -185,7 +185,10 @@ export async function openObject(bucket: S3Bucket, path: string, opts: ReadOptio
   }
   const range = start === 0 && end === undefined ? undefined : `bytes=${start}-${end ?? ''}`;
   try {
-    const res = await bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key, Range: range }), { abortSignal: opts.signal });
+    const pin = opts.expect
+      ? { ...(opts.expect.etag ? { IfMatch: `"${opts.expect.etag.replace(/^"|"$/g, '')}"` } : {}), ...(opts.expect.versionId ? { VersionId: opts.expect.versionId } : {}) }
+      : {};
+    const res = await bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key, Range: range, ...pin }), { abortSignal: opts.signal });
     return res.Body as Readable;
   } catch (err) {
     // A range that starts past the end reads nothing, as a file read there would.
