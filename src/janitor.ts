@@ -18,6 +18,7 @@ import { uploadSweepView } from './catalog/upload-sweep';
 import { toErrorInfo, type ErrorInfo } from './errors';
 import type { ExecutorRegistry } from './executor-registry';
 import type { Logger } from './logger';
+import type { UploadArea } from './operations/upload-area';
 import { janitorResolved } from './metrics';
 
 export interface JanitorDeps {
@@ -31,6 +32,12 @@ export interface JanitorDeps {
   graceMs: number;
   /** Multipart uploads under S3 mounts older than this that no PENDING transaction owns are aborted (ms). @defaultValue 3600000 */
   s3UploadGraceMs?: number;
+  /**
+   * The upload area this host's writes read from (HTTP and SDK stream uploads): swept of files
+   * older than `uploadGraceMs` whose run is not going, so an SDK caller that never awaits its
+   * result — or a crashed API — leaves nothing behind for good.
+   */
+  uploads?: { area: UploadArea; graceMs: number };
   log?: Logger;
 }
 
@@ -98,6 +105,12 @@ export async function runJanitorPass(deps: JanitorDeps): Promise<number> {
     }
   }
   await sweepS3Uploads(deps, s3Mounts);
+  if (deps.uploads) {
+    const removed = await deps.uploads.area
+      .sweep(deps.uploads.graceMs, (id) => workflowOpen(deps.temporal, id).catch(() => true))
+      .catch((err: Error) => (log?.warn({ err: err.message }, 'janitor could not sweep the upload area'), 0));
+    if (removed > 0) log?.info({ removed }, 'janitor swept the upload area');
+  }
   return ended;
 }
 

@@ -22,7 +22,8 @@ import { FencePool } from '../activities/tx-fence';
 import { followMounts } from './catalog/mount-follower';
 import { checkMountMarker } from './catalog/mount-marker';
 import { listMounts } from './catalog/mounts';
-import { mountTaskQueue, type Config } from './config';
+import { mountTaskQueue, uploadDirOf, type Config } from './config';
+import { UploadArea } from './operations/upload-area';
 import { faultInjectionHooks } from './executors/fault-injection';
 import { ExecutorRegistry } from './executor-registry';
 import { s3OptionsOf } from './executors/index';
@@ -195,6 +196,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const follower = await followMounts(config.databaseUrl, config.mountRefreshMs, refreshMounts, log);
 
   // Passes never overlap: each waits for the one before.
+  const uploadArea = new UploadArea(uploadDirOf(config));
   let janitorRun: Promise<number> = Promise.resolve(0);
   const runJanitor = (): Promise<number> => {
     janitorRun = janitorRun
@@ -210,6 +212,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
               serves: (id) => mountWorkers.has(id),
               graceMs: config.janitorGraceMs,
               s3UploadGraceMs: config.s3UploadGraceMs,
+              uploads: { area: uploadArea, graceMs: config.uploadGraceMs },
               log,
             }),
       );
