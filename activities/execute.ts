@@ -4,7 +4,8 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/client';
-import { FilestoreError, InvalidRequestError } from '../src/errors';
+import { FilestoreError, InvalidRequestError, SourceNotAllowedError } from '../src/errors';
+import type { UploadObjects } from '../src/executors/s3/s3-upload-objects';
 import { finalizeIncomplete } from '../src/metrics';
 import type { Executor, MutationOutcome, WriteSource } from '../src/executors/executor';
 import type { ExecutorRegistry } from '../src/executor-registry';
@@ -26,11 +27,18 @@ export interface ExecuteDeps {
   maxTreeEntries: number;
   /** FILESTORE_SOURCE_ROOTS: where a write's file source may lie (empty refuses file sources). */
   sourceRoots: readonly string[];
+  /** The S3 upload area (FILESTORE_UPLOAD_S3) `upload` sources are read from; null refuses them. */
+  uploadObjects?: UploadObjects | null;
 }
 
 
-function writeSourceOf(req: Extract<MutationRequest, { op: 'write' }>): WriteSource {
+async function writeSourceOf(req: Extract<MutationRequest, { op: 'write' }>, deps: ExecuteDeps, signal: AbortSignal): Promise<WriteSource> {
   if (req.source.kind === 'inline') return { kind: 'inline', data: Buffer.from(req.source.base64, 'base64') };
+  if (req.source.kind === 'upload') {
+    if (!deps.uploadObjects) throw new SourceNotAllowedError('an upload-area source needs FILESTORE_UPLOAD_S3 on the worker');
+    // Opened per attempt; expectedSha256 (required for this kind) proves what arrived.
+    return { kind: 'stream', stream: await deps.uploadObjects.open(req.source.name, signal) };
+  }
   return { kind: 'file', path: req.source.path };
 }
 
@@ -44,7 +52,7 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
   const base = { txId: journalId, ...progressHeartbeat(), signal: Context.current().cancellationSignal, guard: fence.check, claimedPaths: true };
   switch (req.op) {
     case 'write':
-      return executor.write(req.path, writeSourceOf(req), {
+      return executor.write(req.path, await writeSourceOf(req, deps, base.signal), {
         ...base,
         overwrite: req.overwrite,
         createParents: req.createParents,

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
 import { uploadDirOf, type Config } from '../src/config';
 import type { ExecutorRegistry } from '../src/executor-registry';
+import type { UploadObjects } from '../src/executors/s3/s3-upload-objects';
 import { createCommitActivities } from './commit';
 import { createCrossMountCommitActivities } from './commit-cross-mount';
 import { createExecuteActivities } from './execute';
@@ -25,6 +26,8 @@ export interface ActivityDeps {
   redis: Redis;
   /** Dedicated Postgres sessions holding each transaction's fence (one live attempt). */
   fences: FencePool;
+  /** The S3 upload area (FILESTORE_UPLOAD_S3) `upload` write sources are read from; absent refuses them. */
+  uploadObjects?: UploadObjects | null;
   /** `taskQueue`: beginJournal resolves each mount's activity queue from the catalog with it. */
   config: Pick<Config, 'inlineMaxBytes' | 'maxFileBytes' | 'maxTreeEntries' | 'taskQueue' | 'sourceRoots' | 'uploadDir' | 'stateDir'>;
 }
@@ -35,7 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createJournalActivities({ db, inlineMaxBytes: config.inlineMaxBytes, taskQueue: config.taskQueue }),
     ...createCommitActivities({ db }),
     ...createResolveActivities({ db }),
-    ...createExecuteActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: [...config.sourceRoots, uploadDirOf(config)] }),
+    ...createExecuteActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes, maxTreeEntries: config.maxTreeEntries, sourceRoots: [...config.sourceRoots, uploadDirOf(config)], uploadObjects: deps.uploadObjects }),
     ...createVerifyActivities({ db, executors }),
     ...createTransferActivities({ db, executors, fences, maxFileBytes: config.maxFileBytes }),
     ...createCrossMountCommitActivities({ db }),

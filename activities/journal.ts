@@ -10,6 +10,7 @@ import { mountTaskQueue, type Config } from '../src/config';
 import { IdempotencyKeyReusedError, InvalidRequestError, ReadOnlyMountError, UnsupportedError, type ErrorInfo } from '../src/errors';
 import { mutationOutcomes } from '../src/metrics';
 import { crossMountTarget, IDEMPOTENCY_KEY_PATTERN, type MutationRequest, type MutationResult } from '../src/mutations';
+import { UPLOAD_NAME_PATTERN } from '../src/executors/s3/s3-upload-objects';
 import { normalizeMountPath, isStrictlyInside } from '../src/paths';
 import { canonicalRequest, stableStringify } from '../src/request-fingerprint';
 import { fenceKey } from './tx-fence';
@@ -59,8 +60,15 @@ export function validateRequest(req: MutationRequest, limits: { inlineMaxBytes: 
         if (typeof req.source.path !== 'string' || !req.source.path.startsWith('/')) {
           throw new InvalidRequestError('file source needs an absolute path on the worker host');
         }
+      } else if (req.source?.kind === 'upload') {
+        if (typeof req.source.name !== 'string' || !UPLOAD_NAME_PATTERN.test(req.source.name)) {
+          throw new InvalidRequestError('upload source needs the name of an upload-area object');
+        }
+        // The name is left out of the idempotency comparison (canonicalRequest): the content's
+        // hash must stand for what the request writes.
+        if (req.expectedSha256 === undefined) throw new InvalidRequestError('an upload source needs expectedSha256 (the hash of what was uploaded)');
       } else {
-        throw new InvalidRequestError('write needs a source of kind "file" or "inline"');
+        throw new InvalidRequestError('write needs a source of kind "file", "inline" or "upload"');
       }
       // Checked before any byte moves: a malformed hash would otherwise fail only after the whole
       // stream, and a bad mode would reach chmod.

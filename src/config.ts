@@ -60,6 +60,16 @@ const ConfigSchema = z.object({
    * Filestore's own: never inside a mount. @defaultValue <stateDir>/uploads
    */
   uploadDir: z.string().optional(),
+  /**
+   * The upload area as an S3 prefix instead of a directory: `s3://bucket/prefix`. API and SDK stream
+   * uploads land there, and workers read them by key — so workers on any host can, without a
+   * shared file system. Endpoint and credentials as for S3 mounts (FILESTORE_S3_ENDPOINT, the AWS
+   * provider chain); only keys under this prefix are ever read as write sources. @defaultValue unset (FILESTORE_UPLOAD_DIR)
+   */
+  uploadS3: z
+    .string()
+    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\0]*)?$/, 's3://bucket or s3://bucket/prefix')
+    .optional(),
   /** How long an upload file may stay in the upload area after its mutation ended (or never started) before the API's sweep removes it. @defaultValue 3600000 (1 h) */
   uploadGraceMs: z.coerce.number().int().min(0).default(3_600_000),
   /** How long `filestore api` waits for in-flight requests (uploads) at shutdown before it closes their connections. @defaultValue 30000 */
@@ -219,6 +229,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   apiPort: 'FILESTORE_API_PORT',
   apiHost: 'FILESTORE_API_HOST',
   uploadDir: 'FILESTORE_UPLOAD_DIR',
+  uploadS3: 'FILESTORE_UPLOAD_S3',
   uploadGraceMs: 'FILESTORE_UPLOAD_GRACE_MS',
   apiShutdownGraceMs: 'FILESTORE_API_SHUTDOWN_GRACE_MS',
   localMounts: 'FILESTORE_LOCAL_MOUNTS',
@@ -349,6 +360,14 @@ export function temporalHttpUrlOf(config: Pick<Config, 'temporalHttpUrl' | 'temp
 /** The upload area's directory (FILESTORE_UPLOAD_DIR, else `<stateDir>/uploads`). */
 export function uploadDirOf(config: Pick<Config, 'uploadDir' | 'stateDir'>): string {
   return path.resolve(config.uploadDir ?? path.join(config.stateDir, 'uploads'));
+}
+
+/** The S3 upload area (FILESTORE_UPLOAD_S3) as bucket and key prefix (no leading or trailing '/'), or null. */
+export function uploadS3Of(config: Pick<Config, 'uploadS3'>): { bucket: string; prefix: string } | null {
+  if (!config.uploadS3) return null;
+  const rest = config.uploadS3.slice('s3://'.length);
+  const cut = rest.indexOf('/');
+  return cut < 0 ? { bucket: rest, prefix: '' } : { bucket: rest.slice(0, cut), prefix: rest.slice(cut + 1).replace(/^\/+|\/+$/g, '') };
 }
 
 /** Task queue of a host-bound local mount. */

@@ -18,7 +18,7 @@ import { uploadSweepView } from './catalog/upload-sweep';
 import { toErrorInfo, type ErrorInfo } from './errors';
 import type { ExecutorRegistry } from './executor-registry';
 import type { Logger } from './logger';
-import type { UploadArea } from './operations/upload-area';
+import type { UploadStore } from './operations/upload-area';
 import { janitorResolved } from './metrics';
 
 export interface JanitorDeps {
@@ -37,7 +37,7 @@ export interface JanitorDeps {
    * older than `uploadGraceMs` whose run is not going, so an SDK caller that never awaits its
    * result — or a crashed API — leaves nothing behind for good.
    */
-  uploads?: { area: UploadArea; graceMs: number };
+  uploads?: { area: UploadStore; graceMs: number };
   log?: Logger;
 }
 

@@ -15,7 +15,14 @@ export type WriteSourceRef =
   /** A file readable on the host of the mount's worker. */
   | { kind: 'file'; path: string }
   /** Small content carried in the payload (≤ FILESTORE_INLINE_MAX_BYTES). */
-  | { kind: 'inline'; base64: string };
+  | { kind: 'inline'; base64: string }
+  /**
+   * An object of the S3 upload area (FILESTORE_UPLOAD_S3), by its name under the area's prefix:
+   * the worker reads it with its own configuration, never from another bucket or prefix. The name
+   * is where the bytes wait, not what they are — the request's identity is the content's hash
+   * (`expectedSha256`), so it is left out of the idempotency comparison.
+   */
+  | { kind: 'upload'; name: string };
 
 interface RequestBase {
   /** Same key → same workflow, same journal entry, same result. */

@@ -20,6 +20,9 @@ export const FINGERPRINT_MEMO_KEY = 'filestoreRequestSha256';
  */
 export function canonicalRequest(req: MutationRequest): Record<string, unknown> {
   const { mountTaskQueue: _q, waitForLock: _w, lockTimeoutMs: _t, ...rest } = req as MutationRequest & { mountTaskQueue?: unknown };
+  // An upload-area object's name is where the bytes wait (a fresh name per upload), not what they
+  // are: the same content (expectedSha256) under the same key is the same request.
+  if (rest.op === 'write' && rest.source?.kind === 'upload') return JSON.parse(JSON.stringify({ ...rest, source: { kind: 'upload' } }));
   return JSON.parse(JSON.stringify(rest));
 }
 

@@ -22,8 +22,10 @@ import { FencePool } from '../activities/tx-fence';
 import { followMounts } from './catalog/mount-follower';
 import { checkMountMarker } from './catalog/mount-marker';
 import { listMounts } from './catalog/mounts';
-import { mountTaskQueue, uploadDirOf, type Config } from './config';
-import { UploadArea } from './operations/upload-area';
+import { mountTaskQueue, uploadS3Of, type Config } from './config';
+import { uploadStoreOf } from './operations/upload-store';
+import { createS3Client } from './executors/s3/s3-client';
+import { UploadObjects } from './executors/s3/s3-upload-objects';
 import { faultInjectionHooks } from './executors/fault-injection';
 import { ExecutorRegistry } from './executor-registry';
 import { s3OptionsOf } from './executors/index';
@@ -135,7 +137,9 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const redis = openRedis(config.redisUrl, log);
   const fences = new FencePool(config.databaseUrl, { idleTimeoutMs: config.fenceIdleTimeoutMs });
   const executors = new ExecutorRegistry(catalog.db, faultInjectionHooks(config.faultPauseAt), s3OptionsOf(config));
-  const deps: ActivityDeps = { db: catalog.db, executors, redis, config, fences };
+  const uploadS3 = uploadS3Of(config);
+  const uploadObjects = uploadS3 ? new UploadObjects(createS3Client({ bucket: uploadS3.bucket, prefix: uploadS3.prefix }, s3OptionsOf(config).client), uploadS3.bucket, uploadS3.prefix) : null;
+  const deps: ActivityDeps = { db: catalog.db, executors, redis, config, fences, uploadObjects };
   // Every activity that declares a heartbeat timeout heartbeats on a timer while it runs.
   const interceptors = { activity: [timerHeartbeats] };
   // Wrapped here, so injected activities (tests) report typed failures exactly like the standard ones,
@@ -196,7 +200,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const follower = await followMounts(config.databaseUrl, config.mountRefreshMs, refreshMounts, log);
 
   // Passes never overlap: each waits for the one before.
-  const uploadArea = new UploadArea(uploadDirOf(config));
+  const uploadArea = uploadStoreOf(config);
   let janitorRun: Promise<number> = Promise.resolve(0);
   const runJanitor = (): Promise<number> => {
     janitorRun = janitorRun

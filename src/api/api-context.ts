@@ -10,7 +10,7 @@ import type { FilestoreClient } from '../client/filestore-client';
 import type { Config } from '../config';
 import type { ExecutorRegistry } from '../executor-registry';
 import type { Logger } from '../logger';
-import type { UploadArea } from '../operations/upload-area';
+import type { UploadStore } from '../operations/upload-area';
 import type { Principal } from './auth';
 
 /** What the routes use. */
@@ -20,7 +20,7 @@ export interface ApiDeps {
   /** Starts and awaits mutations (Temporal) and reads the catalog. */
   client: FilestoreClient;
   executors: ExecutorRegistry;
-  uploads: UploadArea;
+  uploads: UploadStore;
   /** For /readyz; absent → Redis is not checked. */
   redis?: Redis;
   logger?: Logger;

@@ -17,10 +17,11 @@ import type { JournalQuery } from '../catalog/journal';
 import type { ListPageOptions, NodePage } from '../catalog/listing';
 import { addLocalMount, setMountOptions, type AddLocalMount } from '../catalog/mounts';
 import type { JournalRow, NodeRow } from '../catalog/types';
-import { loadConfig, uploadDirOf, type Config } from '../config';
+import { loadConfig, type Config } from '../config';
 import { errorFromInfo, FilestoreError, IdempotencyKeyReusedError, InvalidRequestError, type ErrorInfo } from '../errors';
 import { openCurrentFile, type FileReaderDeps, type FileVersion } from '../operations/read-file';
-import { UploadArea } from '../operations/upload-area';
+import type { UploadStore } from '../operations/upload-area';
+import { uploadStoreOf } from '../operations/upload-store';
 import { mutationWorkflowId, type MutationRequest, type MutationResult } from '../mutations';
 import { SEARCH_ATTRIBUTES } from '../search-attributes';
 import { CatalogReader } from './catalog-reader';
@@ -94,24 +95,24 @@ export class FilestoreClient {
    * ```
    */
   async put(mountId: string, filePath: string, source: PutSource | { stream: Readable | AsyncIterable<Uint8Array> }, opts: PutOptions = {}): Promise<MutationHandle> {
-    if ('file' in source) return this.starter.put(mountId, filePath, source, opts);
+    if ('file' in source || 'upload' in source) return this.starter.put(mountId, filePath, source, opts);
     if ('content' in source && Buffer.byteLength(source.content) <= this.config.inlineMaxBytes) return this.starter.put(mountId, filePath, source, opts);
     const body = 'content' in source ? Readable.from([Buffer.from(source.content)]) : source.stream instanceof Readable ? source.stream : Readable.from(source.stream);
     // Refused before any byte is stored: a bad path, an unknown or read-only mount.
     await this.starter.precheck(mountId, filePath);
     const idempotencyKey = opts.idempotencyKey ?? randomUUID();
-    const uploads = new UploadArea(uploadDirOf(this.config));
+    const uploads = (this.uploadStore ??= uploadStoreOf(this.config));
     const received = await uploads.receive(body, { workflowId: mutationWorkflowId(mountId, 'write', idempotencyKey), maxBytes: this.config.maxFileBytes });
     if (opts.expectedSha256 !== undefined && opts.expectedSha256.toLowerCase() !== received.sha256) {
-      await uploads.releaseUnlessRunning(received.file, mutationWorkflowId(mountId, 'write', idempotencyKey), (id) => this.isRunning(id));
+      await uploads.releaseUnlessRunning(received.ref, mutationWorkflowId(mountId, 'write', idempotencyKey), (id) => this.isRunning(id));
       throw new InvalidRequestError(`content hashes to ${received.sha256}, not the expected ${opts.expectedSha256}`);
     }
     let handle: MutationHandle;
     try {
-      handle = await this.starter.put(mountId, filePath, { file: received.file, checkSource: false }, { ...opts, idempotencyKey, expectedSha256: received.sha256 });
+      handle = await this.starter.put(mountId, filePath, received.source, { ...opts, idempotencyKey, expectedSha256: received.sha256 });
     } catch (err) {
       // The same key and content name the same file: a run of an earlier, identical call may read it.
-      await uploads.releaseUnlessRunning(received.file, mutationWorkflowId(mountId, 'write', idempotencyKey), (id) => this.isRunning(id));
+      await uploads.releaseUnlessRunning(received.ref, mutationWorkflowId(mountId, 'write', idempotencyKey), (id) => this.isRunning(id));
       throw err;
     }
     // Removed once the run ended (its result or its typed failure came back); a crash leaves it to the API's sweep.
@@ -119,9 +120,9 @@ export class FilestoreClient {
       ...handle,
       result: () =>
         handle.result().then(
-          async (r) => (await uploads.release(received.file), r),
+          async (r) => (await uploads.release(received.ref), r),
           async (err: unknown) => {
-            if (err instanceof FilestoreError) await uploads.release(received.file);
+            if (err instanceof FilestoreError) await uploads.release(received.ref);
             throw err;
           },
         ),
@@ -154,6 +155,9 @@ export class FilestoreClient {
   }
 
   private fileReader: FileReaderDeps | null = null;
+
+  /** The upload area of stream puts (FILESTORE_UPLOAD_S3, else FILESTORE_UPLOAD_DIR), made on first use. */
+  private uploadStore: UploadStore | null = null;
 
   /** The executors, loaded on first read only (they bring the backends' SDKs). */
   private async readerDeps(): Promise<FileReaderDeps> {

@@ -47,7 +47,9 @@ export type PutSource =
   /** A file path readable on the host that serves the mount (checked here when `checkSource` is on). */
   | { file: string; checkSource?: boolean }
   /** Small content (≤ FILESTORE_INLINE_MAX_BYTES, default 256 KiB) carried inline. */
-  | { content: Buffer | string };
+  | { content: Buffer | string }
+  /** An object of the S3 upload area (FILESTORE_UPLOAD_S3) by name, as an upload store received it; needs expectedSha256. */
+  | { upload: string };
 
 export interface PutOptions extends MutationOptions {
   /** Replace an existing file. @defaultValue false */
@@ -118,7 +120,10 @@ export class MutationStarter {
   /** Writes a file (from a host file or small inline content). */
   async put(mountId: string, filePath: string, source: PutSource, opts: PutOptions = {}): Promise<MutationHandle> {
     let ref: Extract<MutationRequest, { op: 'write' }>['source'];
-    if ('content' in source) {
+    if ('upload' in source) {
+      if (opts.expectedSha256 === undefined) throw new InvalidRequestError('an upload-area source needs expectedSha256');
+      ref = { kind: 'upload', name: source.upload };
+    } else if ('content' in source) {
       const data = typeof source.content === 'string' ? Buffer.from(source.content) : source.content;
       if (data.length > this.config.inlineMaxBytes) {
         throw new PayloadTooLargeError(

@@ -22,12 +22,38 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FilestoreError, IncompleteBodyError, InternalError, InvalidRequestError, PayloadTooLargeError } from '../errors';
 
-/** What {@link UploadArea.receive} stored. */
+/** What an upload area stored. */
 export interface ReceivedUpload {
-  /** Absolute path of the complete upload file (the write's file source). */
-  file: string;
+  /** What {@link UploadStore.release} takes: the file's path, or the object's name. */
+  ref: string;
+  /** The write's source: a file of the directory area, or an object of the S3 area. */
+  source: { file: string; checkSource: false } | { upload: string };
   size: number;
   sha256: string;
+}
+
+export interface ReceiveOptions {
+  /** The run that will read it (names the file, marks the object, for the sweep). */
+  workflowId: string;
+  maxBytes: number;
+  expectedBytes?: number;
+  signal?: AbortSignal;
+}
+
+/** An upload area: the directory one here, or the S3 prefix one (object-upload-area.ts). */
+export interface UploadStore {
+  /**
+   * Streams `body` into the area. Refuses, leaving nothing behind: more than `maxBytes`
+   * (PAYLOAD_TOO_LARGE, as soon as it is exceeded), fewer or more bytes than `expectedBytes`
+   * (INCOMPLETE_BODY), and any error of the body stream (a client that went away).
+   */
+  receive(body: Readable, opts: ReceiveOptions): Promise<ReceivedUpload>;
+  /** Removes an upload once its run has ended; absent ones are fine. */
+  release(ref: string): Promise<void>;
+  /** Removes an upload whose own start failed, unless another run may read it (see each area). */
+  releaseUnlessRunning(ref: string, workflowId: string, isRunning: (workflowId: string) => Promise<boolean>): Promise<void>;
+  /** Removes what crashes left, older than `graceMs`, whose run `isRunning` says has ended. */
+  sweep(graceMs: number, isRunning: (workflowId: string) => Promise<boolean>): Promise<number>;
 }
 
 /** Sidecar of an upload file: which run reads it, so the sweep can ask whether it still runs. */
@@ -38,7 +64,7 @@ interface UploadSidecar {
 const PART_PREFIX = '.part-';
 const SIDECAR_SUFFIX = '.json';
 
-export class UploadArea {
+export class UploadArea implements UploadStore {
   private ready: Promise<void> | null = null;
 
   /** @param dir - the area's directory (see `uploadDirOf`); created 0700 on first use. */
@@ -71,14 +97,8 @@ export class UploadArea {
     }
   }
 
-  /**
-   * Streams `body` into the area. Refuses, leaving nothing behind: more than `maxBytes`
-   * (PAYLOAD_TOO_LARGE, as soon as it is exceeded), fewer or more bytes than `expectedBytes`
-   * (INCOMPLETE_BODY), and any error of the body stream (a client that went away).
-   *
-   * @param workflowId - the run that will read it (names the file and its sidecar).
-   */
-  async receive(body: Readable, opts: { workflowId: string; maxBytes: number; expectedBytes?: number; signal?: AbortSignal }): Promise<ReceivedUpload> {
+  /** See {@link UploadStore.receive}; the file is named by the run's workflow id and the content's hash. */
+  async receive(body: Readable, opts: ReceiveOptions): Promise<ReceivedUpload> {
     await this.ensure();
     if (opts.expectedBytes !== undefined && opts.expectedBytes > opts.maxBytes) {
       body.resume();
@@ -108,7 +128,7 @@ export class UploadArea {
       await fs.promises.writeFile(sidecarPart, JSON.stringify({ workflowId: opts.workflowId } satisfies UploadSidecar), { mode: 0o600, flag: 'wx' });
       await fs.promises.rename(sidecarPart, file + SIDECAR_SUFFIX);
       await fs.promises.rename(part, file);
-      return { file, size, sha256 };
+      return { ref: file, source: { file, checkSource: false }, size, sha256 };
     } catch (err) {
       await fs.promises.rm(part, { force: true });
       await fs.promises.rm(`${part}${SIDECAR_SUFFIX}`, { force: true });

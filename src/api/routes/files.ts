@@ -100,7 +100,7 @@ export function registerFileRoutes(app: ApiApp, deps: ApiDeps): void {
         handle = await client.put(
           mountId,
           filePath,
-          { file: received.file, checkSource: false },
+          received.source,
           {
             idempotencyKey: key,
             overwrite: q.overwrite,
@@ -113,11 +113,11 @@ export function registerFileRoutes(app: ApiApp, deps: ApiDeps): void {
         );
       } catch (err) {
         // Not started by this request; an identical earlier one (same key, same content, same file) may have a run reading it.
-        await uploads.releaseUnlessRunning(received.file, workflowId, (id) => client.isRunning(id)).catch(() => undefined);
+        await uploads.releaseUnlessRunning(received.ref, workflowId, (id) => client.isRunning(id)).catch(() => undefined);
         throw err;
       }
       // A run that started releases its upload once it has ended (see answerMutation).
-      return answerMutation(req, reply, handle, () => uploads.release(received.file));
+      return answerMutation(req, reply, handle, () => uploads.release(received.ref));
     },
   );
 

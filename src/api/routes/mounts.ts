@@ -29,7 +29,7 @@ export function registerMountRoutes(app: ApiApp, deps: ApiDeps): void {
   app.post('/v1/mounts', { schema: { tags, summary: 'Register a mount (admin)', body: AddMountBody, response: { 201: z.any(), ...problems } } }, async (req, reply) => {
     authorize(principalOf(req), { admin: true });
     const b = req.body;
-    if (b.kind === 'local') UploadArea.assertApart(deps.uploads.dir, [b.rootPath]);
+    if (b.kind === 'local' && deps.uploads instanceof UploadArea) UploadArea.assertApart(deps.uploads.dir, [b.rootPath]);
     const row =
       b.kind === 'local'
         ? await addLocalMount(db, { id: b.id, rootPath: b.rootPath, readOnly: b.readOnly, watch: b.watch })
