@@ -32,6 +32,18 @@ export interface ExecuteDeps {
 }
 
 
+/**
+ * Runs a write from `source`, then drops a stream source however the write ended: a write refused
+ * before it read (ALREADY_EXISTS, a resumed upload) must not hold the upload object's connection.
+ */
+async function writeFrom(source: WriteSource, write: (source: WriteSource) => Promise<MutationOutcome>): Promise<MutationOutcome> {
+  try {
+    return await write(source);
+  } finally {
+    if (source.kind === 'stream') source.stream.destroy();
+  }
+}
+
 async function writeSourceOf(req: Extract<MutationRequest, { op: 'write' }>, deps: ExecuteDeps, signal: AbortSignal): Promise<WriteSource> {
   if (req.source.kind === 'inline') return { kind: 'inline', data: Buffer.from(req.source.base64, 'base64') };
   if (req.source.kind === 'upload') {
@@ -51,17 +63,22 @@ async function runOp(executor: Executor, deps: ExecuteDeps, journalId: string, r
   // The paths were resolved and claimed as real locations (claimedRequest): never re-resolved elsewhere.
   const base = { txId: journalId, ...progressHeartbeat(), signal: Context.current().cancellationSignal, guard: fence.check, claimedPaths: true };
   switch (req.op) {
-    case 'write':
-      return executor.write(req.path, await writeSourceOf(req, deps, base.signal), {
-        ...base,
-        overwrite: req.overwrite,
-        createParents: req.createParents,
-        mode: req.mode,
-        maxBytes: deps.maxFileBytes,
-        expectedSha256: req.expectedSha256,
-        sourceRoots: deps.sourceRoots,
-        allowSpecialModes: await allowsSpecialModes(deps.db, req.mountId),
-      });
+    case 'write': {
+      // Everything that may fail before a byte is read, before the source is opened.
+      const allowSpecialModes = await allowsSpecialModes(deps.db, req.mountId);
+      return writeFrom(await writeSourceOf(req, deps, base.signal), (source) =>
+        executor.write(req.path, source, {
+          ...base,
+          overwrite: req.overwrite,
+          createParents: req.createParents,
+          mode: req.mode,
+          maxBytes: deps.maxFileBytes,
+          expectedSha256: req.expectedSha256,
+          sourceRoots: deps.sourceRoots,
+          allowSpecialModes,
+        }),
+      );
+    }
     case 'mkdir':
       return executor.mkdir(req.path, { ...base, parents: req.parents });
     case 'move':

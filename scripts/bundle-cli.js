@@ -29,8 +29,8 @@ const TEMPORAL_BUNDLE = 'temporal-client.bundle.js';
 
 /** Project modules the CLI loads only inside the action of a long-running or rare verb (source paths). */
 const LAZY_PROJECT_MODULES = [/^src\/worker\.ts$/, /^src\/logger\.ts$/, /^src\/dev\//, /^src\/watcher\//, /^src\/executors\/s3\//, /^src\/cli\/progress\.ts$/, /^src\/cli\/download\.ts$/,
-  // The backends (AWS SDK) behind FilestoreClient's reads and `get`/`cat`; the HTTP API process.
-  /^src\/executor-registry\.ts$/, /^src\/executors\/index\.ts$/, /^src\/api\//];
+  // The backends (AWS SDK) behind FilestoreClient's reads, its S3 upload area and `get`/`cat`; the HTTP API process.
+  /^src\/executor-registry\.ts$/, /^src\/executors\/index\.ts$/, /^src\/api\//, /^src\/operations\/(upload-store|object-upload-area)\.ts$/];
 
 /** Never inside a CLI bundle: the worker side, the watcher, the AWS SDK. */
 const FORBIDDEN_INPUTS = [

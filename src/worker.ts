@@ -23,7 +23,7 @@ import { followMounts } from './catalog/mount-follower';
 import { checkMountMarker } from './catalog/mount-marker';
 import { listMounts } from './catalog/mounts';
 import { mountTaskQueue, uploadS3Of, type Config } from './config';
-import { uploadStoreOf } from './operations/upload-store';
+import { assertUploadAreaApart, uploadStoreOf } from './operations/upload-store';
 import { createS3Client } from './executors/s3/s3-client';
 import { UploadObjects } from './executors/s3/s3-upload-objects';
 import { faultInjectionHooks } from './executors/fault-injection';
@@ -201,6 +201,8 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
 
   // Passes never overlap: each waits for the one before.
   const uploadArea = uploadStoreOf(config);
+  // Its sweep must never reach a mount's files (see assertUploadAreaApart).
+  assertUploadAreaApart(uploadArea, await listMounts(catalog.db));
   let janitorRun: Promise<number> = Promise.resolve(0);
   const runJanitor = (): Promise<number> => {
     janitorRun = janitorRun

@@ -12,8 +12,7 @@ import type { Config } from '../config';
 import { ExecutorRegistry } from '../executor-registry';
 import { s3OptionsOf } from '../executors/index';
 import type { Logger } from '../logger';
-import { UploadArea } from '../operations/upload-area';
-import { uploadStoreOf } from '../operations/upload-store';
+import { assertUploadAreaApart, uploadStoreOf } from '../operations/upload-store';
 import { buildApiServer, type ApiApp } from './server';
 
 /** Postgres connections of the API's catalog pool. */
@@ -32,9 +31,7 @@ export async function startApi(config: Config, opts: { logger?: Logger; client?:
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 3_000, connectTimeout: 3_000 });
   redis.on('error', () => undefined); // /readyz reports it; ioredis keeps reconnecting
   const uploads = uploadStoreOf(config);
-  if (uploads instanceof UploadArea) {
-    UploadArea.assertApart(uploads.dir, (await client.listMounts()).flatMap((m) => (m.kind === 'local' && m.rootPath ? [m.rootPath] : [])));
-  }
+  assertUploadAreaApart(uploads, await client.listMounts());
   const executors = new ExecutorRegistry(client.db, {}, s3OptionsOf(config));
   const app = await buildApiServer({ config, db: client.db, client, executors, uploads, redis, logger: opts.logger });
 

@@ -18,7 +18,7 @@ import type { Config } from '../config';
 import { AlreadyExistsError, IsADirectoryError, SourceChangedError } from '../errors';
 import { ExecutorRegistry } from '../executor-registry';
 import { s3OptionsOf } from '../executors/index';
-import { openFile, statFile, type FileReaderDeps, type FileVersion } from '../operations/read-file';
+import { openCurrentFile, type FileReaderDeps, type FileVersion } from '../operations/read-file';
 
 /** What a finished `get` reports (`--json`). */
 export interface DownloadResult {
@@ -81,11 +81,13 @@ function verifier(version: FileVersion, onBytes?: (n: number) => void): Transfor
 
 /** Streams `mount:filePath` to stdout. EPIPE (a reader like `head` that stopped early) ends quietly. */
 export async function downloadToStdout(deps: FileReaderDeps, mount: string, filePath: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
-  const version = await statFile(deps, mount, filePath);
+  // The version stat'ed is the version opened (re-stated if it changed in between).
+  const opened = await openCurrentFile(deps, mount, filePath, () => ({}));
+  const version = opened.version;
+  const source = opened.stream!;
   const bar = opts.onStart?.(version.meta.size);
   const check = verifier(version, bar ? (n) => bar.update(n) : undefined);
   try {
-    const source = await openFile(deps, version);
     try {
       await pipeline(source, check, process.stdout, { end: false });
     } catch (err) {
@@ -104,16 +106,28 @@ export async function downloadToStdout(deps: FileReaderDeps, mount: string, file
  * own name). Refuses an existing destination unless `overwrite`.
  */
 export async function downloadToFile(deps: FileReaderDeps, mount: string, filePath: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
-  const version = await statFile(deps, mount, filePath);
+  // The version stat'ed is the version opened (re-stated if it changed in between).
+  const opened = await openCurrentFile(deps, mount, filePath, () => ({}));
+  const version = opened.version;
+  const source: Readable = opened.stream!;
   let target = path.resolve(dest);
-  const existing = await fs.promises.stat(target).catch(() => null);
-  if (existing?.isDirectory()) {
-    target = path.join(target, path.posix.basename(version.path));
-    const inside = await fs.promises.stat(target).catch(() => null);
-    if (inside?.isDirectory()) throw new IsADirectoryError(target, { file: target });
-    if (inside && !opts.overwrite) throw new AlreadyExistsError(target, { file: target });
-  } else if (existing && !opts.overwrite) {
-    throw new AlreadyExistsError(target, { file: target });
+  let replaced: fs.Stats | null = null;
+  try {
+    const existing = await fs.promises.stat(target).catch(() => null);
+    if (existing?.isDirectory()) {
+      target = path.join(target, path.posix.basename(version.path));
+      const inside = await fs.promises.stat(target).catch(() => null);
+      if (inside?.isDirectory()) throw new IsADirectoryError(target, { file: target });
+      if (inside && !opts.overwrite) throw new AlreadyExistsError(target, { file: target });
+      replaced = inside;
+    } else if (existing && !opts.overwrite) {
+      throw new AlreadyExistsError(target, { file: target });
+    } else {
+      replaced = existing;
+    }
+  } catch (err) {
+    source.destroy();
+    throw err;
   }
   // Next to the target: same file system, so the rename below is atomic.
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.filestore-get-${randomBytes(6).toString('hex')}.tmp`);
@@ -134,11 +148,12 @@ export async function downloadToFile(deps: FileReaderDeps, mount: string, filePa
   const bar = opts.onStart?.(version.meta.size);
   const check = verifier(version, bar ? (n) => bar.update(n) : undefined);
   try {
-    const source: Readable = await openFile(deps, version);
     // flush: fsync before close, so what gets renamed into place is on disk. (A FileHandle stream
     // with autoClose off would leave the handle unusable after pipeline's end: sync never settles.)
     await pipeline(source, check, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o666, flush: true }));
     check.check();
+    // A replaced file keeps its permissions: a private (0600) destination never becomes readable by others.
+    if (replaced) await fs.promises.chmod(tmp, replaced.mode & 0o7777);
     if (opts.overwrite) {
       await fs.promises.rename(tmp, target);
     } else {
@@ -154,7 +169,17 @@ export async function downloadToFile(deps: FileReaderDeps, mount: string, filePa
         await fs.promises.rename(tmp, target);
       }
     }
+    // The rename itself durable: the directory entry reaches the disk too.
+    const dir = await fs.promises.open(path.dirname(target), 'r');
+    await dir
+      .sync()
+      .catch((err: NodeJS.ErrnoException) => {
+        // Some file systems cannot fsync a directory; the data itself was fsynced above.
+        if (err.code !== 'EINVAL' && err.code !== 'ENOTSUP') throw err;
+      })
+      .finally(() => dir.close());
   } finally {
+    source.destroy();
     bar?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

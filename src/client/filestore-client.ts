@@ -21,7 +21,6 @@ import { loadConfig, type Config } from '../config';
 import { errorFromInfo, FilestoreError, IdempotencyKeyReusedError, InvalidRequestError, type ErrorInfo } from '../errors';
 import { openCurrentFile, type FileReaderDeps, type FileVersion } from '../operations/read-file';
 import type { UploadStore } from '../operations/upload-area';
-import { uploadStoreOf } from '../operations/upload-store';
 import { mutationWorkflowId, type MutationRequest, type MutationResult } from '../mutations';
 import { SEARCH_ATTRIBUTES } from '../search-attributes';
 import { CatalogReader } from './catalog-reader';
@@ -101,7 +100,8 @@ export class FilestoreClient {
     // Refused before any byte is stored: a bad path, an unknown or read-only mount.
     await this.starter.precheck(mountId, filePath);
     const idempotencyKey = opts.idempotencyKey ?? randomUUID();
-    const uploads = (this.uploadStore ??= uploadStoreOf(this.config));
+    // Loaded on first use: the S3 area brings the AWS SDK, which the CLI's bundle keeps out.
+    const uploads = (this.uploadStore ??= (await import('../operations/upload-store')).uploadStoreOf(this.config));
     const received = await uploads.receive(body, { workflowId: mutationWorkflowId(mountId, 'write', idempotencyKey), maxBytes: this.config.maxFileBytes });
     if (opts.expectedSha256 !== undefined && opts.expectedSha256.toLowerCase() !== received.sha256) {
       await uploads.releaseUnlessRunning(received.ref, mutationWorkflowId(mountId, 'write', idempotencyKey), (id) => this.isRunning(id));

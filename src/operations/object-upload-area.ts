@@ -14,9 +14,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { FilestoreError, IncompleteBodyError, PayloadTooLargeError } from '../errors';
+import { mapS3Error } from '../executors/s3/s3-errors';
 import { UPLOAD_NAME_PATTERN, UploadObjects } from '../executors/s3/s3-upload-objects';
 import type { ReceiveOptions, ReceivedUpload, UploadStore } from './upload-area';
 
@@ -56,16 +57,26 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
       queueSize: 4,
       leavePartsOnError: false,
     });
-    const uploaded = upload.done();
+    // Handled at once: S3 refusing the upload (a missing bucket, denied, parts failing after
+    // retries) must fail the body's pipeline — which would otherwise stall on backpressure with
+    // nobody reading — not surface later as an unhandled rejection.
+    let s3Failure: unknown = null;
+    const uploaded = upload.done().catch((err: unknown) => {
+      s3Failure = err;
+      pass.destroy(err as Error);
+    });
     try {
       await pipeline(body, meter, pass, opts.signal ? { signal: opts.signal } : {});
+      await uploaded;
+      if (s3Failure) throw s3Failure;
     } catch (err) {
+      // Which side failed first decides the answer: S3's refusal, or the body's own failure.
+      const s3First = s3Failure as unknown;
       await upload.abort().catch(() => undefined);
-      await uploaded.catch(() => undefined);
+      await uploaded;
       await this.release(name).catch(() => undefined);
-      throw asBodyError(err);
+      throw s3First ? mapS3Error(s3First, { bucket: this.bucket, what: 'the upload area', key }) : asBodyError(err);
     }
-    await uploaded;
     if (opts.expectedBytes !== undefined && size !== opts.expectedBytes) {
       await this.release(name);
       throw new IncompleteBodyError(`the body has ${size} bytes; ${opts.expectedBytes} were declared`, { received: size, declared: opts.expectedBytes });
@@ -74,7 +85,12 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
   }
 
   async release(name: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(name) }));
+    const key = this.keyOf(name);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      throw mapS3Error(err, { bucket: this.bucket, what: 'the upload area', key });
+    }
   }
 
   async releaseUnlessRunning(name: string, workflowId: string, isRunning: (workflowId: string) => Promise<boolean>): Promise<void> {
@@ -84,18 +100,27 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
     await this.release(name);
   }
 
+  /**
+   * Removes uploads older than `graceMs` whose run is not going, and aborts multipart uploads into
+   * the area begun before that (a process that died mid-body). Only objects this area wrote — a
+   * UUID name and its `workflow-id` metadata — are ever removed; an object whose metadata cannot
+   * be read now is left for the next pass. A multipart object's LastModified is when its upload
+   * began, so it gets a day more: its run may not have started when the upload completed.
+   */
   async sweep(graceMs: number, isRunning: (workflowId: string) => Promise<boolean>): Promise<number> {
     const cutoff = Date.now() - graceMs;
-    let removed = 0;
+    let removed = await this.abortStaleMultipart(cutoff);
     let token: string | undefined;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, ContinuationToken: token }));
       for (const o of page.Contents ?? []) {
         const name = (o.Key ?? '').slice(this.prefix ? this.prefix.length + 1 : 0);
-        if (!UPLOAD_NAME_PATTERN.test(name) || !o.LastModified || o.LastModified.getTime() > cutoff) continue;
+        if (!UPLOAD_NAME_PATTERN.test(name) || !o.LastModified) continue;
+        const multipart = /-\d+"?$/.test(o.ETag ?? '');
+        if (o.LastModified.getTime() > cutoff - (multipart ? DAY_MS : 0)) continue;
         const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: o.Key })).catch(() => null);
         const workflowId = head?.Metadata?.['workflow-id'];
-        if (workflowId && (await isRunning(workflowId))) continue;
+        if (!workflowId || (await isRunning(workflowId))) continue;
         await this.release(name).catch(() => undefined);
         removed += 1;
       }
@@ -103,7 +128,36 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
     } while (token);
     return removed;
   }
+
+  /**
+   * Aborts multipart uploads under the area begun before `cutoff` (ListMultipartUploads by
+   * prefix; some S3-compatible servers answer it empty — a bucket lifecycle rule
+   * AbortIncompleteMultipartUpload covers those). Returns how many it aborted.
+   */
+  private async abortStaleMultipart(cutoff: number): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.client
+        .send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }))
+        .catch(() => null);
+      if (!page) return aborted;
+      for (const u of page.Uploads ?? []) {
+        const name = (u.Key ?? '').slice(this.prefix ? this.prefix.length + 1 : 0);
+        if (!UPLOAD_NAME_PATTERN.test(name) || !u.Initiated || u.Initiated.getTime() > cutoff || !u.UploadId) continue;
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId })).catch(() => undefined);
+        aborted += 1;
+      }
+      if (!page.IsTruncated) return aborted;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
 }
+
+/** A day, in ms. */
+const DAY_MS = 24 * 3600 * 1000;
 
 function asBodyError(err: unknown): unknown {
   if (err instanceof FilestoreError) return err;

@@ -100,3 +100,41 @@ it('the sweep removes objects whose run is over and keeps those whose run goes o
   await store.release(b.ref);
   expect(await areaKeys()).toEqual([]);
 });
+
+it('an S3 area that S3 refuses fails the upload typed, mid-body, without an unhandled rejection', async () => {
+  const { ObjectUploadArea } = await import('../../src/operations/object-upload-area');
+  const missing = new ObjectUploadArea(area.client, `${area.bucket}-missing`, 'x', 5 * 1024 * 1024);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    // 80 MiB, produced lazily: more parts than lib-storage's queue, so S3's refusal arrives mid-body.
+    async function* body() {
+      for (let i = 0; i < 80; i++) yield Buffer.alloc(1024 * 1024, i);
+    }
+    const err = await missing.receive(Readable.from(body()), { workflowId: 'filestore:docs:write:nobucket', maxBytes: 1024 ** 3 }).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('BUCKET_NOT_FOUND');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
+it('an S3 area overlapping an S3 mount is refused (at start and when the mount is added)', async () => {
+  const { assertUploadAreaApart } = await import('../../src/operations/upload-store');
+  const { ObjectUploadArea } = await import('../../src/operations/object-upload-area');
+  const store = new ObjectUploadArea(area.client, 'b', 'up/in');
+  const s3 = (prefix: string, bucket = 'b') => [{ id: 'm', kind: 's3' as const, rootPath: null, bucket, prefix }];
+  expect(() => assertUploadAreaApart(store, s3(''))).toThrow(/overlap/);
+  expect(() => assertUploadAreaApart(store, s3('up'))).toThrow(/overlap/);
+  expect(() => assertUploadAreaApart(store, s3('up/in/deeper'))).toThrow(/overlap/);
+  expect(() => assertUploadAreaApart(store, s3('upper'))).not.toThrow();
+  expect(() => assertUploadAreaApart(store, s3('', 'other'))).not.toThrow();
+  const res = await t.call('/v1/mounts', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ kind: 's3', id: 'over', bucket: area.bucket, prefix: 'incoming/sub' }),
+  });
+  expect(res.status).toBe(400);
+});

@@ -151,6 +151,8 @@ export function registerFileRoutes(app: ApiApp, deps: ApiDeps): void {
           reply.header('etag', version.etag).header('accept-ranges', 'bytes').header('cache-control', 'private, no-cache');
           if (version.meta.mtime) reply.header('last-modified', new Date(version.meta.mtime).toUTCString());
           if (matchesEtag(req.headers['if-none-match'], version.etag)) {
+            // An earlier attempt (a version that changed before it was opened) may have set these.
+            for (const h of ['content-length', 'content-range', 'content-type']) reply.removeHeader(h);
             reply.code(304);
             return null;
           }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { addLocalMount, addS3Mount, getMount, listMounts, setMountOptions } from '../../catalog/mounts';
 import { AddMountBody, MountParams, PatchMountBody, Problem } from '../../operations/schemas';
-import { UploadArea } from '../../operations/upload-area';
+import { assertUploadAreaApart } from '../../operations/upload-store';
 import { authorize, visibleMounts } from '../auth';
 import { principalOf, type ApiApp, type ApiDeps } from '../api-context';
 
@@ -29,7 +29,7 @@ export function registerMountRoutes(app: ApiApp, deps: ApiDeps): void {
   app.post('/v1/mounts', { schema: { tags, summary: 'Register a mount (admin)', body: AddMountBody, response: { 201: z.any(), ...problems } } }, async (req, reply) => {
     authorize(principalOf(req), { admin: true });
     const b = req.body;
-    if (b.kind === 'local' && deps.uploads instanceof UploadArea) UploadArea.assertApart(deps.uploads.dir, [b.rootPath]);
+    assertUploadAreaApart(deps.uploads, [b.kind === 'local' ? { id: b.id, kind: 'local', rootPath: b.rootPath, bucket: null, prefix: null } : { id: b.id, kind: 's3', rootPath: null, bucket: b.bucket, prefix: b.prefix ?? '' }]);
     const row =
       b.kind === 'local'
         ? await addLocalMount(db, { id: b.id, rootPath: b.rootPath, readOnly: b.readOnly, watch: b.watch })
