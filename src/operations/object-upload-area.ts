@@ -11,15 +11,15 @@
  *   uploads ever share an object — releasing one never takes another's.
  * - Each object carries the run that reads it (`x-amz-meta-workflow-id`) for the sweep.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { FilestoreError, IncompleteBodyError, PayloadTooLargeError } from '../errors';
+import { PayloadTooLargeError } from '../errors';
 import { mapS3Error } from '../executors/s3/s3-errors';
 import { UPLOAD_NAME_PATTERN, UploadObjects } from '../executors/s3/s3-upload-objects';
-import type { ReceiveOptions, ReceivedUpload, UploadStore } from './upload-area';
+import { asBodyError, bodyMeter, type ReceiveOptions, type ReceivedUpload, type UploadStore } from './upload-area';
 
 /** The writing side (the API, the SDK) and the sweep; workers read through {@link UploadObjects}. */
 export class ObjectUploadArea extends UploadObjects implements UploadStore {
@@ -39,16 +39,7 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
     }
     const name = randomUUID();
     const key = this.keyOf(name);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > opts.maxBytes) return done(new PayloadTooLargeError(`the body is larger than the limit of ${opts.maxBytes} bytes (FILESTORE_MAX_FILE_BYTES)`));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const meter = bodyMeter(opts.maxBytes);
     const pass = new PassThrough();
     const upload = new Upload({
       client: this.client,
@@ -66,7 +57,7 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
       pass.destroy(err as Error);
     });
     try {
-      await pipeline(body, meter, pass, opts.signal ? { signal: opts.signal } : {});
+      await pipeline(body, meter.stream, pass, opts.signal ? { signal: opts.signal } : {});
       await uploaded;
       if (s3Failure) throw s3Failure;
     } catch (err) {
@@ -77,11 +68,13 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
       await this.release(name).catch(() => undefined);
       throw s3First ? mapS3Error(s3First, { bucket: this.bucket, what: 'the upload area', key }) : asBodyError(err);
     }
-    if (opts.expectedBytes !== undefined && size !== opts.expectedBytes) {
+    try {
+      meter.checkLength(opts.expectedBytes);
+    } catch (err) {
       await this.release(name);
-      throw new IncompleteBodyError(`the body has ${size} bytes; ${opts.expectedBytes} were declared`, { received: size, declared: opts.expectedBytes });
+      throw err;
     }
-    return { ref: name, source: { upload: name }, size, sha256: hash.digest('hex') };
+    return { ref: name, source: { upload: name }, size: meter.size, sha256: meter.sha256 };
   }
 
   async release(name: string): Promise<void> {
@@ -158,12 +151,3 @@ export class ObjectUploadArea extends UploadObjects implements UploadStore {
 
 /** A day, in ms. */
 const DAY_MS = 24 * 3600 * 1000;
-
-function asBodyError(err: unknown): unknown {
-  if (err instanceof FilestoreError) return err;
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.name === 'AbortError' || e?.message === 'aborted') {
-    return new IncompleteBodyError('the client closed the connection before the body was complete; nothing was stored');
-  }
-  return err;
-}

@@ -105,23 +105,12 @@ export class UploadArea implements UploadStore {
       throw new PayloadTooLargeError(`the body is ${opts.expectedBytes} bytes; the limit is ${opts.maxBytes} (FILESTORE_MAX_FILE_BYTES)`);
     }
     const part = path.join(this.dir, `${PART_PREFIX}${randomUUID()}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > opts.maxBytes) return done(new PayloadTooLargeError(`the body is larger than the limit of ${opts.maxBytes} bytes (FILESTORE_MAX_FILE_BYTES)`));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const meter = bodyMeter(opts.maxBytes);
     try {
       // 'wx' + 0600: a fresh file only we can read or replace; the part name is never reused.
-      await pipeline(body, meter, fs.createWriteStream(part, { flags: 'wx', mode: 0o600 }), opts.signal ? { signal: opts.signal } : {});
-      if (opts.expectedBytes !== undefined && size !== opts.expectedBytes) {
-        throw new IncompleteBodyError(`the body has ${size} bytes; ${opts.expectedBytes} were declared`, { received: size, declared: opts.expectedBytes });
-      }
-      const sha256 = hash.digest('hex');
+      await pipeline(body, meter.stream, fs.createWriteStream(part, { flags: 'wx', mode: 0o600 }), opts.signal ? { signal: opts.signal } : {});
+      meter.checkLength(opts.expectedBytes);
+      const { size, sha256 } = meter;
       const file = path.join(this.dir, `${createHash('sha256').update(opts.workflowId).digest('hex').slice(0, 32)}-${sha256}`);
       // The sidecar too is written under a fresh part name ('wx': never through something planted) and renamed.
       const sidecarPart = `${part}${SIDECAR_SUFFIX}`;
@@ -192,11 +181,41 @@ export class UploadArea implements UploadStore {
 }
 
 /** A body stream's own failure (the client went away, the connection reset) → INCOMPLETE_BODY; typed errors pass. */
-function asBodyError(err: unknown): unknown {
+export function asBodyError(err: unknown): unknown {
   if (err instanceof FilestoreError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.name === 'AbortError' || e?.message === 'aborted') {
     return new IncompleteBodyError('the client closed the connection before the body was complete; nothing was stored');
   }
   return err;
+}
+
+/**
+ * Counts and hashes a body on its way into an area, failing it with PAYLOAD_TOO_LARGE as soon as it
+ * passes `maxBytes`; `checkLength` refuses a complete body of another length than declared.
+ */
+export function bodyMeter(maxBytes: number): { stream: Transform; readonly size: number; readonly sha256: string; checkLength(expected: number | undefined): void } {
+  const hash = createHash('sha256');
+  let size = 0;
+  let digest: string | null = null;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > maxBytes) return done(new PayloadTooLargeError(`the body is larger than the limit of ${maxBytes} bytes (FILESTORE_MAX_FILE_BYTES)`));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  return {
+    stream,
+    get size() {
+      return size;
+    },
+    get sha256() {
+      return (digest ??= hash.digest('hex'));
+    },
+    checkLength(expected) {
+      if (expected !== undefined && size !== expected) throw new IncompleteBodyError(`the body has ${size} bytes; ${expected} were declared`, { received: size, declared: expected });
+    },
+  };
 }
